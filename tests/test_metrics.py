@@ -1,0 +1,71 @@
+"""Device metrics against sklearn (AUC, logloss) and a plain per-user loop (gAUC)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import log_loss, roc_auc_score
+
+from tfbench.metrics import auc, evaluate_logits, gauc, logloss
+
+
+def reference_gauc(y, s, g):
+    """FuxiCTR's definition written plainly: per-user AUC weighted by the user's sample count,
+    users with a single class left out."""
+    total, weight = 0.0, 0
+    for user in np.unique(g):
+        m = g == user
+        if 0 < y[m].sum() < m.sum():
+            total += roc_auc_score(y[m], s[m]) * m.sum()
+            weight += m.sum()
+    return total / weight
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("levels", [3, 50, None])  # few distinct scores = many ties
+def test_auc_and_logloss_match_sklearn(seed, levels):
+    rng = np.random.default_rng(seed)
+    n = 2000
+    y = rng.integers(0, 2, n)
+    logits = rng.normal(size=n) + 0.8 * y
+    if levels is not None:
+        logits = np.round(logits * levels / 6) / (levels / 6)
+    assert auc(torch.tensor(y), torch.tensor(logits)) == pytest.approx(roc_auc_score(y, logits), abs=1e-12)
+    p = 1 / (1 + np.exp(-logits))
+    assert logloss(torch.tensor(y), torch.tensor(logits)) == pytest.approx(log_loss(y, p), rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_gauc_matches_per_user_loop_with_ties_and_single_class_users(seed):
+    rng = np.random.default_rng(seed)
+    n = 3000
+    g = rng.integers(0, 120, n) * 7 + 3  # sparse, non-contiguous user ids
+    y = rng.integers(0, 2, n)
+    # users 0..9 (ids 3, 10, ...) get a single class, so they must be left out
+    single = g < 10 * 7 + 3
+    y[single] = (g[single] // 7) % 2
+    s = np.round(rng.normal(size=n) + y, 1)  # rounding creates ties inside users
+    got = gauc(torch.tensor(y), torch.tensor(s, dtype=torch.float32), torch.tensor(g))
+    assert got == pytest.approx(reference_gauc(y, s.astype(np.float32), g), abs=1e-12)
+
+
+def test_gauc_weights_users_by_sample_count():
+    # user 1: perfect ranking on 4 samples; user 2: inverted ranking on 2 samples -> (1*4 + 0*2)/6
+    y = torch.tensor([0, 0, 1, 1, 0, 1])
+    s = torch.tensor([0.1, 0.2, 0.8, 0.9, 0.9, 0.1])
+    g = torch.tensor([1, 1, 1, 1, 2, 2])
+    assert gauc(y, s, g) == pytest.approx(4 / 6)
+
+
+def test_single_class_cases_are_nan():
+    y = torch.ones(10)
+    assert math.isnan(auc(y, torch.rand(10)))
+    assert math.isnan(gauc(y, torch.rand(10), torch.arange(10)))
+
+
+def test_evaluate_logits_reports_gauc_only_with_groups():
+    y = torch.tensor([0, 1, 0, 1])
+    z = torch.tensor([-1.0, 1.0, 0.5, 2.0])
+    assert set(evaluate_logits(y, z, None)) == {"AUC", "logloss"}
+    assert set(evaluate_logits(y, z, torch.tensor([1, 1, 2, 2]))) == {"AUC", "logloss", "gAUC"}

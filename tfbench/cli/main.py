@@ -1,0 +1,296 @@
+"""The ``tfbench`` command line (Typer)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tfbench.errors import TfbenchError
+
+app = typer.Typer(
+    help="tfbench: benchmark and ablation harness for TF4CTR (Twin Focus Framework for CTR prediction).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+DB_HELP = "Results database: any SQLAlchemy URL [env TFBENCH_DB; default sqlite:///results.db]"
+DATA_DIR_HELP = "Root folder of the named datasets [env TFBENCH_DATA_DIR; default ./data]"
+
+
+def user_errors(fn):
+    """Report TfbenchError as one line on stderr with exit code 2, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from tfbench.db import RunInProgress
+
+        try:
+            return fn(*args, **kwargs)
+        except (TfbenchError, RunInProgress) as e:
+            err_console.print(f"[red]error:[/red] {e}", soft_wrap=True, highlight=False)
+            raise typer.Exit(2)
+
+    return wrapper
+
+
+def _fmt(x, digits=4):
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+# ---------------------------------------------------------------------------------------- train
+@app.command()
+@user_errors
+def train(
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Named dataset (synthetic, frappe-nfm) [default synthetic]"),
+    data: Optional[Path] = typer.Option(None, "--data", help="A BARS-style folder (train.csv, valid.csv, test.csv) to use instead of --dataset"),
+    model: Optional[str] = typer.Option(None, "--model", help="Model name (see `tfbench models`) [default tf4ctr]"),
+    ssem: Optional[str] = typer.Option(None, "--ssem", help="Sample Selection Embedding Module: SER, GM, MoE, Share [default SER]"),
+    dfm: Optional[str] = typer.Option(None, "--dfm", help="Dynamic Fusion Module: WSF, VF, CF, MoEF, Sum [default WSF]"),
+    loss: Optional[str] = typer.Option(None, "--loss", help="Loss: tf or logloss [default: tf for tf4ctr, logloss otherwise]"),
+    alpha: Optional[float] = typer.Option(None, "--alpha", help="Twin Focus α ∈ [0,1] [default 0.25]"),
+    c: Optional[float] = typer.Option(None, "--c", help="Twin Focus c ∈ [0,1] [default 0.8]"),
+    gamma: Optional[float] = typer.Option(None, "--gamma", help="Twin Focus γ ≥ 0 [default 1]"),
+    embedding_dim: Optional[int] = typer.Option(None, "--embedding-dim", help="Embedding dimension [default 16]"),
+    mlp_s: Optional[str] = typer.Option(None, "--mlp-s", help="Simple encoder hidden units, e.g. 400,400 [default 400]"),
+    mlp_c: Optional[str] = typer.Option(None, "--mlp-c", help="Complex encoder hidden units [default 400,400,400]"),
+    dropout: Optional[float] = typer.Option(None, "--dropout", help="Dropout in every MLP [default 0.2]"),
+    batch_norm: Optional[bool] = typer.Option(None, "--batch-norm/--no-batch-norm", help="Batch-norm in every MLP [default on]"),
+    vf_tau: Optional[float] = typer.Option(None, "--vf-tau", help="Gumbel-softmax temperature of VF [default 0.8]"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs [default 100]"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size [default 10000]"),
+    learning_rate: Optional[float] = typer.Option(None, "--lr", "--learning-rate", help="Adam learning rate [default 1e-3]"),
+    embedding_regularizer: Optional[float] = typer.Option(None, "--emb-reg", "--embedding-regularizer", help="λ of (λ/2)·‖E‖² on every embedding table [default 0.01]"),
+    net_regularizer: Optional[float] = typer.Option(None, "--net-reg", "--net-regularizer", help="λ of (λ/2)·‖W‖² on network weights [default 0]"),
+    clip_norm: Optional[float] = typer.Option(None, "--clip-norm", help="Gradient-norm clipping threshold [default 10]"),
+    patience: Optional[int] = typer.Option(None, "--patience", help="Early-stopping patience in epochs [default 2]"),
+    monitor: Optional[str] = typer.Option(None, "--monitor", help="Validation monitor: AUC, gAUC, AUC+gAUC, logloss [default AUC]"),
+    min_count: Optional[int] = typer.Option(None, "--min-count", help="Values seen fewer times in train map to OOV [default 2]"),
+    split_seed: Optional[int] = typer.Option(None, "--split-seed", help="Seed of the random 7:2:1 split [default 2023]"),
+    synthetic_rows: Optional[int] = typer.Option(None, "--synthetic-rows", help="Rows of the synthetic dataset [default 100000]"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Training seed [default 2023]"),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of settings (flat keys as in `tfbench show`); options given here override it"),
+    study: Optional[str] = typer.Option(None, "--study", help="Record the run under this study name"),
+    force: bool = typer.Option(False, "--force", help="Retrain even if an identical run is done"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N"),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+):
+    """Train one model and store the run (reuses an identical finished run unless --force)."""
+    from tfbench.config import RunConfig, load_config_file
+    from tfbench.db import ResultStore
+    from tfbench.runner import execute_run
+
+    if dataset is not None and data is not None:
+        raise TfbenchError("give either --dataset or --data, not both")
+    values = load_config_file(config) if config else {}
+    cli_values = dict(
+        dataset=str(data) if data is not None else dataset, model=model, ssem=ssem, dfm=dfm, loss=loss,
+        alpha=alpha, c=c, gamma=gamma, embedding_dim=embedding_dim, mlp_s=mlp_s, mlp_c=mlp_c,
+        dropout=dropout, batch_norm=batch_norm, vf_tau=vf_tau, epochs=epochs, batch_size=batch_size,
+        learning_rate=learning_rate, embedding_regularizer=embedding_regularizer,
+        net_regularizer=net_regularizer, clip_norm=clip_norm, patience=patience, monitor=monitor,
+        min_count=min_count, split_seed=split_seed, synthetic_rows=synthetic_rows, seed=seed,
+    )
+    file_cfg = RunConfig.from_dict(values, source=f"config file {config}") if config else RunConfig()
+    cfg = RunConfig.from_dict({**file_cfg.to_dict(), **{k: v for k, v in cli_values.items() if v is not None}})
+
+    store = ResultStore(db)
+    t_start = time.perf_counter()
+    progress = _EpochProgress(cfg.epochs)
+    try:
+        outcome = execute_run(
+            cfg, store, study=study, force=force, device=device, data_dir=data_dir,
+            on_start=progress.start, on_batch=progress.batch, on_epoch=progress.epoch,
+        )
+    finally:
+        progress.close()
+    row = outcome.row
+    if not outcome.trained:
+        console.print(f"An identical run is already done (run {row.id}, key {row.key}); showing it. Use --force to retrain.")
+        _print_run(row)
+        return
+    _print_summary(row, time.perf_counter() - t_start)
+
+
+class _EpochProgress:
+    """A progress bar per epoch with the latest validation AUC."""
+
+    def __init__(self, max_epochs: int):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.max_epochs = max_epochs
+        self.progress = Progress(
+            TextColumn("[bold]epoch {task.fields[epoch]}[/bold]"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[val]}"), TimeElapsedColumn(),
+            console=err_console, transient=False,
+        )
+        self.task = None
+        self.last_val = ""
+
+    def start(self, row, n_params):
+        err_console.print(f"run {row.id} (key {row.key}): {row.model} on {row.dataset}, {n_params:,} parameters, device {row.device or ''}".rstrip())
+        self.progress.start()
+
+    def batch(self, epoch, b, n_batches, loss):
+        if self.task is None or self.progress.tasks[self.task].fields["epoch"] != epoch:
+            if self.task is not None:
+                self.progress.stop_task(self.task)
+            self.task = self.progress.add_task("", total=n_batches, epoch=epoch, loss="", val=self.last_val)
+        self.progress.update(self.task, completed=b, loss=f"{loss:.4f}")
+
+    def epoch(self, record):
+        m = record.valid
+        self.last_val = f"val AUC {m['AUC']:.4f}" + (f" gAUC {m['gAUC']:.4f}" if "gAUC" in m else "") + (" *" if record.improved else "")
+        if self.task is not None:
+            self.progress.update(self.task, val=self.last_val, loss=f"{record.train_loss:.4f}")
+
+    def close(self):
+        self.progress.stop()
+
+
+def _print_summary(row, wall_seconds: float):
+    t = Table(title=f"run {row.id}  key {row.key}", show_header=True)
+    t.add_column("split")
+    for col in ("AUC", "gAUC", "logloss"):
+        t.add_column(col, justify="right")
+    t.add_row("valid", _fmt(row.valid_auc), _fmt(row.valid_gauc), _fmt(row.valid_logloss))
+    t.add_row("test", _fmt(row.test_auc), _fmt(row.test_gauc), _fmt(row.test_logloss))
+    console.print(t)
+    per_epoch = row.train_seconds / row.epochs_run if row.epochs_run else float("nan")
+    console.print(
+        f"best epoch {row.best_epoch} of {row.epochs_run}; training {row.train_seconds:.1f}s "
+        f"({per_epoch:.2f}s/epoch, {row.samples_per_second:,.0f} samples/s); test inference "
+        f"{row.inference_seconds:.3f}s; {row.num_params:,} parameters; wall {wall_seconds:.1f}s"
+    )
+
+
+# ---------------------------------------------------------------------------------------- runs / show
+@app.command()
+@user_errors
+def runs(
+    study: Optional[str] = typer.Option(None, help="Only runs of this study"),
+    dataset: Optional[str] = typer.Option(None, help="Only runs on this dataset"),
+    model: Optional[str] = typer.Option(None, help="Only runs of this model"),
+    status: Optional[str] = typer.Option(None, help="Only runs with this status: running, done, failed"),
+    limit: Optional[int] = typer.Option(None, help="Show only the last N runs"),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+):
+    """List stored runs."""
+    from tfbench.db import ResultStore
+
+    if status is not None and status not in ("running", "done", "failed"):
+        raise TfbenchError(f"--status must be running, done or failed, got '{status}'")
+    rows = ResultStore(db).list_runs(study=study, dataset=dataset, model=model, status=status, limit=limit)
+    if not rows:
+        console.print("no runs match")
+        return
+    t = Table(show_header=True)
+    for col in ("id", "key", "study", "dataset", "model", "loss", "seed", "status", "val AUC", "test AUC", "test gAUC", "epochs", "train s", "finished"):
+        t.add_column(col, justify="right" if col in ("id", "seed", "val AUC", "test AUC", "test gAUC", "epochs", "train s") else "left")
+    for r in rows:
+        variant = r.model + (f" {r.config.get('ssem')}+{r.config.get('dfm')}" if r.model == "tf4ctr" else "")
+        t.add_row(
+            str(r.id), r.key[:10], r.study or "", r.dataset, variant, r.loss, str(r.seed), r.status,
+            _fmt(r.valid_auc), _fmt(r.test_auc), _fmt(r.test_gauc), str(r.epochs_run or ""),
+            "" if r.train_seconds is None else f"{r.train_seconds:.1f}",
+            r.finished_at.strftime("%Y-%m-%d %H:%M") if r.finished_at else "",
+        )
+    console.print(t)
+
+
+@app.command()
+@user_errors
+def show(
+    run: str = typer.Argument(..., help="Run id or a unique prefix of its key"),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+):
+    """Show one run: its settings, epoch history and final metrics."""
+    from tfbench.db import ResultStore
+
+    row = ResultStore(db).find(run)
+    if row is None:
+        raise TfbenchError(f"no run with id or unique key prefix '{run}'")
+    _print_run(row)
+
+
+def _print_run(row):
+    console.print(f"[bold]run {row.id}[/bold]  key {row.key}  status {row.status}  study {row.study or '—'}")
+    console.print(
+        f"dataset {row.dataset}  model {row.model}  loss {row.loss}  seed {row.seed}  device {row.device}  "
+        f"torch {row.torch_version}  tfbench {row.tfbench_version}  commit {(row.git_commit or '—')[:10]}  "
+        f"parameters {row.num_params if row.num_params is not None else '—'}"
+    )
+    console.print("config: " + json.dumps(row.config, sort_keys=True), soft_wrap=True, highlight=False)
+    if row.error:
+        console.print(f"[red]error:[/red] {row.error.splitlines()[0]}")
+    if row.epochs:
+        t = Table(title="epochs", show_header=True)
+        for col in ("epoch", "train loss", "val AUC", "val gAUC", "val logloss", "lr", "seconds"):
+            t.add_column(col, justify="right")
+        for e in row.epochs:
+            marker = " *" if e.epoch == row.best_epoch else ""
+            t.add_row(
+                f"{e.epoch}{marker}", _fmt(e.train_loss), _fmt(e.valid_auc), _fmt(e.valid_gauc),
+                _fmt(e.valid_logloss), f"{e.learning_rate:.0e}", f"{e.seconds:.2f}",
+            )
+        console.print(t)
+    if row.status == "done":
+        _print_summary(row, (row.finished_at - row.started_at).total_seconds())
+
+
+# ---------------------------------------------------------------------------------------- datasets / models
+@app.command()
+@user_errors
+def datasets(data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP)):
+    """List the named datasets, their sizes and whether they are available here."""
+    from tfbench.data import named_datasets, resolve_data_dir
+
+    t = Table(title=f"data root: {resolve_data_dir(data_dir)}", show_header=True)
+    for col in ("name", "rows", "available", "description", "path"):
+        t.add_column(col)
+    for d in named_datasets(data_dir):
+        rows = d.get("rows")
+        t.add_row(
+            d["name"], f"{rows:,}" if isinstance(rows, int) else str(rows or ""),
+            "yes" if d.get("available") else "no", d.get("description", ""), str(d.get("path") or ""),
+        )
+    console.print(t)
+
+
+@app.command()
+@user_errors
+def models():
+    """List the registered models."""
+    from tfbench.models import MODELS
+
+    for name, (desc, _) in sorted(MODELS.items()):
+        console.print(f"[bold]{name}[/bold]  {desc}", highlight=False)
+
+
+@app.command()
+@user_errors
+def losses():
+    """List the registered losses."""
+    from tfbench.losses import LOSSES
+
+    for name, (desc, _) in sorted(LOSSES.items()):
+        console.print(f"[bold]{name}[/bold]  {desc}", highlight=False)
+
+
+def main():  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,226 @@
+"""The typed, validated configuration of one run.
+
+Everything a run depends on is one flat, frozen ``RunConfig``: the CLI, YAML config files and
+(later) study files and tuners all produce it, and the training core receives it resolved.
+Flat keys keep the CLI, YAML files and the database's JSON in one vocabulary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tfbench.errors import ConfigError
+from tfbench.losses import LOSSES
+from tfbench.models import DFM_CHOICES, MODELS, SSEM_CHOICES
+
+MONITORS = ("AUC", "gAUC", "AUC+gAUC", "logloss")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    # data
+    dataset: str = "synthetic"          # a named dataset or a path to a BARS-style folder
+    min_count: int = 2
+    split_seed: int = 2023
+    synthetic_rows: int = 100_000
+    # model
+    model: str = "tf4ctr"
+    ssem: str = "SER"
+    dfm: str = "WSF"
+    embedding_dim: int = 16
+    mlp_s: tuple[int, ...] = (400,)
+    mlp_c: tuple[int, ...] = (400, 400, 400)
+    dropout: float = 0.2
+    batch_norm: bool = True
+    vf_tau: float = 0.8
+    # loss ("" = the model's default: tf for tf4ctr, logloss otherwise)
+    loss: str = ""
+    alpha: float = 0.25
+    c: float = 0.8
+    gamma: float = 1.0
+    # training
+    epochs: int = 100
+    batch_size: int = 10_000
+    learning_rate: float = 1e-3
+    embedding_regularizer: float = 0.01
+    net_regularizer: float = 0.0
+    clip_norm: float = 10.0
+    patience: int = 2
+    monitor: str = "AUC"
+    lr_decay: float = 0.1
+    min_lr: float = 1e-6
+    seed: int = 2023
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "option") -> "RunConfig":
+        """Build from flat keys, coercing types; unknown keys and bad values raise ConfigError."""
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, value in values.items():
+            name = key.replace("-", "_")
+            if name not in known:
+                raise ConfigError(f"{source}: unknown setting '{key}'")
+            kwargs[name] = _coerce(name, value, known[name].type, source)
+        cfg = cls(**kwargs)
+        cfg.validate(source)
+        return cfg
+
+    def replace(self, **changes) -> "RunConfig":
+        return RunConfig.from_dict({**self.to_dict(), **changes})
+
+    @property
+    def resolved_loss(self) -> str:
+        return self.loss or ("tf" if self.model == "tf4ctr" else "logloss")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["mlp_s"], d["mlp_c"] = list(self.mlp_s), list(self.mlp_c)
+        return d
+
+    def effective_dict(self) -> dict[str, Any]:
+        """The settings that can change the result: those irrelevant to this model/loss are dropped,
+        so that e.g. a DualMLP run does not get a new key when --ssem changes."""
+        d = self.to_dict()
+        d["loss"] = self.resolved_loss
+        if self.model != "tf4ctr":
+            for k in ("ssem", "dfm", "vf_tau"):
+                d.pop(k)
+        elif self.dfm != "VF":
+            d.pop("vf_tau")
+        if d["loss"] != "tf":
+            for k in ("alpha", "c", "gamma"):
+                d.pop(k)
+        if self.dataset != "synthetic":
+            d.pop("synthetic_rows")
+        return d
+
+    def model_hyperparameters(self) -> dict[str, Any]:
+        hp = dict(
+            embedding_dim=self.embedding_dim, mlp_s=self.mlp_s, mlp_c=self.mlp_c,
+            dropout=self.dropout, batch_norm=self.batch_norm,
+        )
+        if self.model == "tf4ctr":
+            hp.update(ssem=self.ssem, dfm=self.dfm, vf_tau=self.vf_tau)
+        return hp
+
+    def loss_hyperparameters(self) -> dict[str, Any]:
+        return dict(alpha=self.alpha, c=self.c, gamma=self.gamma)
+
+    # ------------------------------------------------------------------ validation
+    def validate(self, source: str = "option") -> None:
+        def bad(opt: str, why: str):
+            where = f"--{opt.replace('_', '-')}" if source == "option" else f"{source}: '{opt}'"
+            raise ConfigError(f"{where} {why}")
+
+        if self.model not in MODELS:
+            bad("model", f"is '{self.model}', not a known model ({', '.join(sorted(MODELS))})")
+        if self.loss and self.loss not in LOSSES:
+            bad("loss", f"is '{self.loss}', not a known loss ({', '.join(sorted(LOSSES))})")
+        if self.ssem not in SSEM_CHOICES:
+            bad("ssem", f"is '{self.ssem}', must be one of {', '.join(SSEM_CHOICES)}")
+        if self.dfm not in DFM_CHOICES:
+            bad("dfm", f"is '{self.dfm}', must be one of {', '.join(DFM_CHOICES)}")
+        if self.monitor not in MONITORS:
+            bad("monitor", f"is '{self.monitor}', must be one of {', '.join(MONITORS)}")
+        if not 0.0 <= self.c <= 1.0:
+            bad("c", f"must be in [0, 1], got {self.c}")
+        if not 0.0 <= self.alpha <= 1.0:
+            bad("alpha", f"must be in [0, 1], got {self.alpha}")
+        if not self.gamma >= 0.0:
+            bad("gamma", f"must be >= 0, got {self.gamma}")
+        if not 0.0 <= self.dropout < 1.0:
+            bad("dropout", f"must be in [0, 1), got {self.dropout}")
+        if self.embedding_dim < 2:
+            bad("embedding_dim", f"must be >= 2, got {self.embedding_dim}")
+        for name in ("min_count", "synthetic_rows", "epochs", "batch_size", "patience"):
+            if getattr(self, name) < 1:
+                bad(name, f"must be >= 1, got {getattr(self, name)}")
+        for name in ("learning_rate", "vf_tau", "clip_norm"):
+            if not getattr(self, name) > 0:
+                bad(name, f"must be > 0, got {getattr(self, name)}")
+        for name in ("embedding_regularizer", "net_regularizer", "min_lr"):
+            if not getattr(self, name) >= 0:
+                bad(name, f"must be >= 0, got {getattr(self, name)}")
+        if not 0.0 < self.lr_decay <= 1.0:
+            bad("lr_decay", f"must be in (0, 1], got {self.lr_decay}")
+        for name in ("mlp_s", "mlp_c"):
+            units = getattr(self, name)
+            if not units or any(u < 1 for u in units):
+                bad(name, f"must be a non-empty list of positive layer widths, got {list(units)}")
+
+
+def _coerce(name: str, value: Any, typ: Any, source: str) -> Any:
+    where = f"--{name.replace('_', '-')}" if source == "option" else f"{source}: '{name}'"
+    try:
+        if name in ("mlp_s", "mlp_c"):
+            return parse_units(value)
+        if typ in ("bool", bool):
+            if isinstance(value, str):
+                low = value.strip().lower()
+                if low in ("true", "1", "yes", "on"):
+                    return True
+                if low in ("false", "0", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if typ in ("int", int):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        if typ in ("float", float):
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where} has an invalid value {value!r}") from None
+
+
+def parse_units(value: Any) -> tuple[int, ...]:
+    """'400,400' or '[400, 400]' or [400, 400] → (400, 400)."""
+    if isinstance(value, str):
+        text = value.strip().strip("[]()")
+        parts = [p for p in text.replace(" ", "").split(",") if p]
+        return tuple(int(p) for p in parts)
+    if isinstance(value, (list, tuple)):
+        return tuple(int(v) for v in value)
+    return (int(value),)
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """A flat YAML mapping of RunConfig keys (validated when merged)."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {p} does not exist") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config file {p}{line}: not valid YAML") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {p}: expected a mapping of settings, got {type(data).__name__}")
+    known = {f.name for f in dataclasses.fields(RunConfig)}
+    for key in data:
+        if str(key).replace("-", "_") not in known:
+            raise ConfigError(f"config file {p}: unknown setting '{key}'")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def run_key(dataset_fingerprint: str, config: RunConfig) -> str:
+    """Content key of a run: the dataset's content fingerprint, every result-relevant setting, the seed."""
+    settings = config.effective_dict()
+    settings.pop("dataset")  # the fingerprint identifies the data; a path's spelling must not
+    payload = json.dumps(
+        {"dataset": dataset_fingerprint, "config": settings, "v": 1},
+        sort_keys=True, separators=(",", ":"),
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]

@@ -1,0 +1,173 @@
+"""Data stage: read a dataset, encode it with train-only vocabularies, cache the result.
+
+Entry point: :func:`load_dataset`. A spec is a named dataset (``synthetic``,
+``frappe-nfm``), a BARS-style folder (``train.csv``/``valid.csv``/``test.csv``), a folder
+of libFM files, or a single ``.libfm`` file. A bare name that is neither a named dataset
+nor an existing path is also looked up under the data root. See ``encode.py`` for the
+vocabulary and group-id rules and ``cache.py`` for the cache format.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from tfbench.data import cache as _cache
+from tfbench.data.cache import CacheWarning
+from tfbench.data.encode import SPLIT_NAMES, encode
+from tfbench.data.registry import (
+    NAMED,
+    Options,
+    named_datasets,
+    resolve_cache_dir,
+    resolve_data_dir,
+    resolve_source,
+)
+from tfbench.data.types import CategoricalField, EncodedDataset, Split
+from tfbench.errors import ConfigError, DataError
+
+__all__ = [
+    "CacheWarning",
+    "CategoricalField",
+    "DataError",
+    "EncodedDataset",
+    "NAMED",
+    "Split",
+    "load_dataset",
+    "named_datasets",
+    "resolve_cache_dir",
+    "resolve_data_dir",
+]
+
+
+def _int_option(name: str, value, minimum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigError(f"option {name}: expected an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"option {name}: must be at least {minimum}, got {value}")
+    return int(value)
+
+
+def _numeric_option(numeric) -> list[str]:
+    if numeric is None:
+        return []
+    if isinstance(numeric, str):
+        numeric = [c for c in (part.strip() for part in numeric.split(",")) if c]
+    out = []
+    for col in numeric:
+        if not isinstance(col, str) or not col:
+            raise ConfigError(f"option numeric: expected column names, got {col!r}")
+        out.append(col)
+    return out
+
+
+def load_dataset(
+    spec: str,
+    *,
+    data_dir: str | Path | None = None,
+    min_count: int = 2,
+    split_seed: int = 2023,
+    cache_dir: str | Path | None = None,
+    synthetic_rows: int = 100_000,
+    synthetic_seed: int = 2023,
+    numeric: list[str] | None = None,
+    group_field: str | None = None,
+    use_cache: bool = True,
+) -> EncodedDataset:
+    """Load, validate, encode (train-only vocabularies) and cache a dataset.
+
+    Raises :class:`~tfbench.errors.DataError` for bad data or an unknown dataset and
+    :class:`~tfbench.errors.ConfigError` for an option of the wrong type or range.
+    ``info`` of the result holds ``cache`` ("hit", "miss", "rebuilt" or "off"),
+    ``cache_path``, ``encode_seconds`` (time spent reading and encoding the source in
+    this call; 0.0 on a hit), ``load_seconds`` (the whole call), the options, source files
+    and per-split row counts and positive rates.
+    """
+    t_start = time.perf_counter()
+    if group_field is not None and (not isinstance(group_field, str) or not group_field):
+        raise ConfigError(f"option group_field: expected a column name, got {group_field!r}")
+    opts = Options(
+        min_count=_int_option("min_count", min_count, 1),
+        split_seed=_int_option("split_seed", split_seed, 0),
+        synthetic_rows=_int_option("synthetic_rows", synthetic_rows, 10),
+        synthetic_seed=_int_option("synthetic_seed", synthetic_seed, 0),
+        numeric=_numeric_option(numeric),
+        group_field=group_field,
+    )
+    source = resolve_source(spec, data_dir, opts)
+    try:
+        descriptor = source.descriptor()
+    except OSError as exc:
+        raise DataError(f"cannot read dataset file {exc.filename}: {exc.strerror}") from None
+    key = _cache.make_key(descriptor)
+
+    base_info = {
+        "spec": str(spec),
+        "source": source.kind,
+        "path": source.path,
+        "files": [str(p) for p in source.files],
+        "options": descriptor["options"],
+    }
+
+    status = "off"
+    path = None
+    if use_cache:
+        path = _cache.cache_path(resolve_cache_dir(cache_dir), key)
+        status = "miss"
+        if path.is_file():
+            try:
+                ds = _cache.load(path)
+            except _cache.CacheCorrupt as exc:
+                _cache.discard(path, str(exc))
+                status = "rebuilt"
+            else:
+                ds.name = source.name
+                ds.info.update(base_info)
+                ds.info.update(
+                    cache="hit",
+                    cache_path=str(path),
+                    encode_seconds=0.0,
+                    load_seconds=round(time.perf_counter() - t_start, 4),
+                )
+                return ds
+
+    t_encode = time.perf_counter()
+    try:
+        raw = source.build()
+    except OSError as exc:
+        where = exc.filename if exc.filename is not None else source.path
+        raise DataError(f"cannot read {where}: {exc.strerror or exc}") from None
+    fields, splits = encode(raw, opts.min_count)
+    encode_seconds = time.perf_counter() - t_encode
+
+    info = dict(raw.info)
+    info.update(base_info)
+    info.update(
+        rows={name: len(splits[name]) for name in SPLIT_NAMES},
+        positive_rate={name: round(float(splits[name].y.mean()), 6) for name in SPLIT_NAMES},
+        cache=status,
+        cache_path=str(path) if path is not None else None,
+        encode_seconds=round(encode_seconds, 4),
+    )
+    ds = EncodedDataset(
+        name=source.name,
+        fingerprint=key,
+        fields=fields,
+        numeric_fields=list(raw.numeric_names),
+        group_field=raw.group_field,
+        train=splits["train"],
+        valid=splits["valid"],
+        test=splits["test"],
+        info=info,
+    )
+    if use_cache and path is not None:
+        try:
+            _cache.save(path, ds)
+        except OSError as exc:
+            warnings.warn(f"could not write dataset cache {path}: {exc}", CacheWarning, stacklevel=2)
+            ds.info["cache_error"] = str(exc)
+    ds.info["load_seconds"] = round(time.perf_counter() - t_start, 4)
+    return ds

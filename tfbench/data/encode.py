@@ -1,0 +1,150 @@
+"""Raw (unencoded) data containers, the 7:2:1 random split, and train-only vocabularies.
+
+Every source (CSV folder, libFM files, synthetic generator) produces a :class:`RawData`:
+per split, one array of raw values per categorical field (strings or integers), a float
+matrix of numeric fields and a 0/1 label vector. :func:`encode` turns it into the
+:class:`~tfbench.data.types.EncodedDataset` arrays the training core consumes.
+
+Vocabulary rules (per categorical field, built on the TRAIN split only):
+
+* index 0 is reserved for padding and never produced for a real row;
+* values seen at least ``min_count`` times in train get 1..V, in order of descending
+  train frequency, ties broken by the value itself (ascending; strings compare as
+  strings, integers as integers), so the result is deterministic;
+* every other value (rare in train, or unseen in train) maps to the shared OOV index
+  V + 1; ``vocab_size`` is V + 2.
+
+Group ids (for gAUC) are taken from the raw values of the group field BEFORE OOV
+collapsing: all distinct raw values of that field across train/valid/test are sorted and
+numbered 0..G-1, so equal users get equal ids in every split and rare or unseen users
+still form their own groups. The ids are independent of the field's vocabulary indices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from tfbench.data.types import CategoricalField, Split
+from tfbench.errors import DataError
+
+SPLIT_NAMES = ("train", "valid", "test")
+
+
+@dataclass
+class RawSplit:
+    """One split before encoding: raw categorical values per field, numeric matrix, labels."""
+
+    cat: list[np.ndarray]  # one 1-D array per categorical field (object strings or ints)
+    num: np.ndarray  # float32 [N, K]
+    y: np.ndarray  # float32 [N], values in {0, 1}
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def take(self, rows: np.ndarray) -> "RawSplit":
+        return RawSplit(cat=[c[rows] for c in self.cat], num=self.num[rows], y=self.y[rows])
+
+
+@dataclass
+class RawData:
+    """All three splits of a dataset before encoding."""
+
+    field_names: list[str]
+    numeric_names: list[str]
+    group_field: str | None
+    splits: dict[str, RawSplit]
+    info: dict = field(default_factory=dict)
+
+
+def split_sizes(n: int) -> tuple[int, int, int]:
+    """Sizes of a 7:2:1 split of ``n`` rows: floor(0.7 n), floor(0.2 n), and the rest."""
+    n_train = (7 * n) // 10
+    n_valid = (2 * n) // 10
+    return n_train, n_valid, n - n_train - n_valid
+
+
+def random_split(raw: RawSplit, seed: int, where: str) -> dict[str, RawSplit]:
+    """Split rows 7:2:1 at random with a fixed numpy Generator permutation.
+
+    Rows keep their original relative order inside each split (the permutation only
+    decides membership), so a split is a deterministic function of (rows, seed).
+    """
+    n = len(raw)
+    sizes = split_sizes(n)
+    if min(sizes) == 0:
+        raise DataError(f"{where}: only {n} rows, too few to split 7:2:1 into non-empty train/valid/test")
+    perm = np.random.default_rng(seed).permutation(n)
+    bounds = np.cumsum(sizes)
+    parts = np.split(perm, bounds[:-1])
+    return {name: raw.take(np.sort(part)) for name, part in zip(SPLIT_NAMES, parts)}
+
+
+def build_vocab(train_values: np.ndarray, min_count: int) -> tuple[pd.Index, np.ndarray, int, np.ndarray]:
+    """Vocabulary of one field from its train values.
+
+    Returns ``(uniques, index_of_unique, V, train_codes)``: ``uniques`` holds the distinct
+    train values sorted ascending, ``index_of_unique[k]`` is the encoded index of
+    ``uniques[k]`` (1..V, or the OOV index V+1), and ``train_codes`` gives, per train row,
+    the position of its value in ``uniques``.
+    """
+    codes, uniques = pd.factorize(train_values, sort=True)
+    counts = np.bincount(codes, minlength=len(uniques))
+    # Stable sort on descending count keeps ascending-value order among equal counts.
+    order = np.argsort(-counts, kind="stable")
+    n_known = int(np.count_nonzero(counts >= min_count))
+    index_of_unique = np.empty(len(uniques), dtype=np.int64)
+    index_of_unique[order] = np.arange(1, len(uniques) + 1, dtype=np.int64)
+    index_of_unique[index_of_unique > n_known] = n_known + 1
+    return pd.Index(uniques), index_of_unique, n_known, codes
+
+
+def _lookup(uniques: pd.Index, index_of_unique: np.ndarray, values: np.ndarray, oov: int) -> np.ndarray:
+    pos = uniques.get_indexer(values)
+    out = np.full(len(values), oov, dtype=np.int64)
+    hit = pos >= 0
+    out[hit] = index_of_unique[pos[hit]]
+    return out
+
+
+def group_ids(per_split_values: list[np.ndarray]) -> list[np.ndarray]:
+    """Number the distinct raw group values of all splits together (sorted), per split."""
+    lengths = [len(v) for v in per_split_values]
+    codes, _ = pd.factorize(np.concatenate(per_split_values), sort=True)
+    codes = codes.astype(np.int64, copy=False)
+    return list(np.split(codes, np.cumsum(lengths)[:-1]))
+
+
+def encode(raw: RawData, min_count: int) -> tuple[list[CategoricalField], dict[str, Split]]:
+    """Encode raw splits with vocabularies built on train only (see module docstring)."""
+    n_rows = {name: len(raw.splits[name]) for name in SPLIT_NAMES}
+    n_fields = len(raw.field_names)
+    x_cat = {name: np.empty((n_rows[name], n_fields), dtype=np.int64) for name in SPLIT_NAMES}
+    fields: list[CategoricalField] = []
+    for j, fname in enumerate(raw.field_names):
+        uniques, index_of_unique, n_known, train_codes = build_vocab(raw.splits["train"].cat[j], min_count)
+        oov = n_known + 1
+        x_cat["train"][:, j] = index_of_unique[train_codes]
+        for name in ("valid", "test"):
+            x_cat[name][:, j] = _lookup(uniques, index_of_unique, raw.splits[name].cat[j], oov)
+        fields.append(CategoricalField(name=fname, vocab_size=n_known + 2, oov_index=oov))
+
+    groups: dict[str, np.ndarray | None] = {name: None for name in SPLIT_NAMES}
+    if raw.group_field is not None:
+        j = raw.field_names.index(raw.group_field)
+        ids = group_ids([raw.splits[name].cat[j] for name in SPLIT_NAMES])
+        groups = dict(zip(SPLIT_NAMES, ids))
+
+    splits = {}
+    for name in SPLIT_NAMES:
+        rs = raw.splits[name]
+        num = np.ascontiguousarray(rs.num, dtype=np.float32).reshape(n_rows[name], len(raw.numeric_names))
+        splits[name] = Split(
+            x_cat=x_cat[name],
+            x_num=num,
+            y=np.ascontiguousarray(rs.y, dtype=np.float32),
+            group=groups[name],
+        )
+    return fields, splits

@@ -1,0 +1,79 @@
+"""ORM tables. Every table name carries the ``tfb_`` prefix so that Optuna's own tables (and its
+``alembic_version``) can live in the same database file."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+TABLE_PREFIX = "tfb_"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class RunRow(Base):
+    __tablename__ = TABLE_PREFIX + "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    study: Mapped[str | None] = mapped_column(String(128), index=True, nullable=True)
+    dataset: Mapped[str] = mapped_column(String(256), index=True)
+    dataset_fingerprint: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(64), index=True)
+    loss: Mapped[str] = mapped_column(String(64))
+    seed: Mapped[int] = mapped_column(Integer)
+    config: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # running | done | failed
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    host: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+    device: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    torch_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    tfbench_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    git_commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    num_params: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+    best_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    epochs_run: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    valid_auc: Mapped[float | None] = mapped_column(Float, nullable=True)
+    valid_gauc: Mapped[float | None] = mapped_column(Float, nullable=True)
+    valid_logloss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    test_auc: Mapped[float | None] = mapped_column(Float, nullable=True)
+    test_gauc: Mapped[float | None] = mapped_column(Float, nullable=True)
+    test_logloss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    metrics: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # {"valid": {...}, "test": {...}}
+    train_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    inference_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    samples_per_second: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    epochs: Mapped[list["EpochRow"]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", order_by="EpochRow.epoch"
+    )
+
+
+class EpochRow(Base):
+    __tablename__ = TABLE_PREFIX + "epochs"
+    __table_args__ = (UniqueConstraint("run_id", "epoch"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey(TABLE_PREFIX + "runs.id", ondelete="CASCADE"), index=True)
+    epoch: Mapped[int] = mapped_column(Integer)
+    train_loss: Mapped[float] = mapped_column(Float)
+    valid_auc: Mapped[float | None] = mapped_column(Float, nullable=True)
+    valid_gauc: Mapped[float | None] = mapped_column(Float, nullable=True)
+    valid_logloss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    learning_rate: Mapped[float] = mapped_column(Float)
+    seconds: Mapped[float] = mapped_column(Float)
+
+    run: Mapped[RunRow] = relationship(back_populates="epochs")

@@ -1,0 +1,263 @@
+"""Reading and writing runs.
+
+A run's row goes ``running`` → ``done`` | ``failed``. The ``done`` status and the final metrics
+are written in one transaction, so a crash or SIGKILL can never leave a ``done`` row without
+its metrics. A ``running`` row whose process is gone (same host, pid not alive) or whose
+heartbeat is older than ``STALE_AFTER`` may be claimed again by the next identical run.
+
+On SQLite every transaction starts with BEGIN IMMEDIATE (the write lock is taken up front,
+with a generous busy timeout), so concurrent writers queue instead of failing with
+"database is locked" on a read→write upgrade; WAL mode lets readers proceed meanwhile.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import subprocess
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+from sqlalchemy import event, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from tfbench import __version__
+from tfbench.db.schema import Base, EpochRow, RunRow
+
+STALE_AFTER = timedelta(minutes=30)
+BUSY_TIMEOUT_MS = 120_000
+
+
+def default_db_url() -> str:
+    return os.environ.get("TFBENCH_DB") or "sqlite:///results.db"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _finite(x: Any) -> float | None:
+    return float(x) if x is not None and math.isfinite(float(x)) else None
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+        )
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (killed child not yet reaped) is not alive for our purpose.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+class RunInProgress(Exception):
+    """Another live process is training the same run."""
+
+    def __init__(self, row: RunRow):
+        super().__init__(f"run {row.key} is being trained by pid {row.pid} on {row.host}")
+        self.row = row
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    key: str
+    study: str | None
+    dataset: str
+    dataset_fingerprint: str
+    model: str
+    loss: str
+    seed: int
+    config: dict
+
+
+class ResultStore:
+    def __init__(self, url: str | None = None):
+        self.url = url or default_db_url()
+        is_sqlite = self.url.startswith("sqlite")
+        if is_sqlite:
+            path = sa.engine.make_url(self.url).database
+            if path and path != ":memory:":
+                Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        self.engine = sa.create_engine(self.url, future=True)
+        if is_sqlite:
+            @event.listens_for(self.engine, "connect")
+            def _on_connect(dbapi_conn, _record):
+                dbapi_conn.isolation_level = None  # let us issue BEGIN ourselves
+                cur = dbapi_conn.cursor()
+                cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.close()
+
+            @event.listens_for(self.engine, "begin")
+            def _on_begin(conn):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        Base.metadata.create_all(self.engine)
+        self.Session = sessionmaker(self.engine, expire_on_commit=False)
+
+    # ------------------------------------------------------------------ queries
+    def get_by_key(self, key: str) -> RunRow | None:
+        with self.Session() as s:
+            return s.scalar(select(RunRow).where(RunRow.key == key).options(selectinload(RunRow.epochs)))
+
+    def find(self, ref: str) -> RunRow | None:
+        """A run by numeric id or by (a unique prefix of) its key."""
+        with self.Session() as s:
+            q = select(RunRow).options(selectinload(RunRow.epochs))
+            if ref.isdigit():
+                row = s.scalar(q.where(RunRow.id == int(ref)))
+                if row is not None:
+                    return row
+            rows = s.scalars(q.where(RunRow.key.startswith(ref)).limit(2)).all()
+            return rows[0] if len(rows) == 1 else None
+
+    def list_runs(
+        self,
+        study: str | None = None,
+        dataset: str | None = None,
+        model: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+    ) -> list[RunRow]:
+        with self.Session() as s:
+            q = select(RunRow).order_by(RunRow.id)
+            if study:
+                q = q.where(RunRow.study == study)
+            if dataset:
+                q = q.where(RunRow.dataset == dataset)
+            if model:
+                q = q.where(RunRow.model == model)
+            if status:
+                q = q.where(RunRow.status == status)
+            rows = list(s.scalars(q).all())
+            return rows[-limit:] if limit else rows
+
+    def done_keys(self, keys: Iterable[str]) -> set[str]:
+        keys = list(keys)
+        out: set[str] = set()
+        with self.Session() as s:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                out.update(s.scalars(select(RunRow.key).where(RunRow.key.in_(chunk), RunRow.status == "done")))
+        return out
+
+    # ------------------------------------------------------------------ lifecycle
+    def _is_stale(self, row: RunRow) -> bool:
+        if row.host == socket.gethostname() and row.pid is not None and not _pid_alive(row.pid):
+            return True
+        beat = row.heartbeat_at or row.started_at
+        return beat is None or _now() - beat > STALE_AFTER
+
+    def claim(self, ident: RunIdentity, force: bool = False) -> RunRow | None:
+        """Take the run for this process. Returns None if it is already ``done`` (and not ``force``);
+        raises RunInProgress if a live process holds it."""
+        now = _now()
+        fields = dict(
+            study=ident.study, dataset=ident.dataset, dataset_fingerprint=ident.dataset_fingerprint,
+            model=ident.model, loss=ident.loss, seed=ident.seed, config=ident.config,
+            status="running", error=None, started_at=now, finished_at=None, heartbeat_at=now,
+            host=socket.gethostname(), pid=os.getpid(), tfbench_version=__version__,
+            git_commit=git_commit(), best_epoch=None, epochs_run=None, valid_auc=None,
+            valid_gauc=None, valid_logloss=None, test_auc=None, test_gauc=None, test_logloss=None,
+            metrics=None, train_seconds=None, inference_seconds=None, samples_per_second=None,
+        )
+        for _ in range(3):
+            try:
+                with self.Session.begin() as s:
+                    row = s.scalar(select(RunRow).where(RunRow.key == ident.key))
+                    if row is None:
+                        row = RunRow(key=ident.key, created_at=now, attempts=1, **fields)
+                        s.add(row)
+                        s.flush()
+                        return row
+                    if row.status == "done" and not force:
+                        return None
+                    if row.status == "running" and not self._is_stale(row):
+                        raise RunInProgress(row)
+                    # failed, stale, or forced: start afresh
+                    s.execute(sa.delete(EpochRow).where(EpochRow.run_id == row.id))
+                    if row.study and not ident.study:
+                        fields["study"] = row.study  # keep the study a run was first made for
+                    for k, v in fields.items():
+                        setattr(row, k, v)
+                    row.attempts = (row.attempts or 0) + 1
+                    s.flush()
+                    return row
+            except IntegrityError:
+                continue  # another process inserted the same key between our read and write
+        raise RuntimeError(f"could not claim run {ident.key}")
+
+    def set_info(self, run_id: int, **info: Any) -> None:
+        with self.Session.begin() as s:
+            s.execute(sa.update(RunRow).where(RunRow.id == run_id).values(**info))
+
+    def add_epoch(self, run_id: int, record) -> None:
+        """Append one epoch of history and refresh the heartbeat."""
+        with self.Session.begin() as s:
+            s.add(
+                EpochRow(
+                    run_id=run_id, epoch=record.epoch, train_loss=record.train_loss,
+                    valid_auc=_finite(record.valid.get("AUC")), valid_gauc=_finite(record.valid.get("gAUC")),
+                    valid_logloss=_finite(record.valid.get("logloss")), learning_rate=record.learning_rate,
+                    seconds=record.seconds,
+                )
+            )
+            s.execute(sa.update(RunRow).where(RunRow.id == run_id).values(heartbeat_at=_now()))
+
+    def finish(self, run_id: int, result) -> RunRow:
+        """Mark done with every final metric, in one transaction."""
+        with self.Session.begin() as s:
+            row = s.get(RunRow, run_id)
+            row.status = "done"
+            row.error = None
+            row.finished_at = _now()
+            row.best_epoch = result.best_epoch
+            row.epochs_run = len(result.history)
+            row.valid_auc = _finite(result.valid.get("AUC"))
+            row.valid_gauc = _finite(result.valid.get("gAUC"))
+            row.valid_logloss = _finite(result.valid.get("logloss"))
+            row.test_auc = _finite(result.test.get("AUC"))
+            row.test_gauc = _finite(result.test.get("gAUC"))
+            row.test_logloss = _finite(result.test.get("logloss"))
+            row.metrics = {
+                "valid": {k: _finite(v) for k, v in result.valid.items()},
+                "test": {k: _finite(v) for k, v in result.test.items()},
+                "stopped_early": result.stopped_early,
+            }
+            row.train_seconds = result.train_seconds
+            row.inference_seconds = result.inference_seconds
+            row.samples_per_second = _finite(result.samples_per_second)
+        return self.get_by_key(row.key)
+
+    def fail(self, run_id: int, error: str) -> None:
+        with self.Session.begin() as s:
+            s.execute(
+                sa.update(RunRow)
+                .where(RunRow.id == run_id, RunRow.status == "running")
+                .values(status="failed", error=error[:4000], finished_at=_now())
+            )

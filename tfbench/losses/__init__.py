@@ -1,0 +1,12 @@
+"""Training objectives: functions of logits and 0/1 labels (no knowledge of models, files or the CLI)."""
+
+from tfbench.losses.core import (
+    LOSSES,
+    LogLoss,
+    Objective,
+    TwinFocusLoss,
+    make_objective,
+    twin_focus_terms,
+)
+
+__all__ = ["LOSSES", "LogLoss", "Objective", "TwinFocusLoss", "make_objective", "twin_focus_terms"]

@@ -1,0 +1,103 @@
+"""One run, end to end: config → dataset → model → fit → results database.
+
+This is the only place where the stages meet; the CLI (and later the study runner and the
+tuner) call ``execute_run``.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from tfbench.config import RunConfig, run_key
+from tfbench.data import load_dataset
+from tfbench.data.types import EncodedDataset
+from tfbench.db import ResultStore, RunRow
+from tfbench.db.store import RunIdentity
+from tfbench.losses import make_objective
+from tfbench.models import build_model, count_parameters
+from tfbench.train import EpochRecord, TrainSettings, fit, resolve_device, seed_everything
+
+
+@dataclass
+class RunOutcome:
+    row: RunRow
+    trained: bool           # False when an identical done run was found and reused
+    dataset: EncodedDataset
+
+
+def train_settings(cfg: RunConfig) -> TrainSettings:
+    return TrainSettings(
+        epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+        embedding_regularizer=cfg.embedding_regularizer, net_regularizer=cfg.net_regularizer,
+        clip_norm=cfg.clip_norm, patience=cfg.patience, monitor=cfg.monitor, lr_decay=cfg.lr_decay,
+        min_lr=cfg.min_lr, seed=cfg.seed,
+    )
+
+
+def load_for(cfg: RunConfig, data_dir: str | None = None, cache_dir: str | None = None) -> EncodedDataset:
+    return load_dataset(
+        cfg.dataset, data_dir=data_dir, cache_dir=cache_dir, min_count=cfg.min_count,
+        split_seed=cfg.split_seed, synthetic_rows=cfg.synthetic_rows,
+    )
+
+
+def build_for(cfg: RunConfig, dataset: EncodedDataset) -> torch.nn.Module:
+    return build_model(cfg.model, dataset.vocab_sizes, len(dataset.numeric_fields), **cfg.model_hyperparameters())
+
+
+def execute_run(
+    cfg: RunConfig,
+    store: ResultStore,
+    *,
+    study: str | None = None,
+    force: bool = False,
+    device: str | None = "auto",
+    data_dir: str | None = None,
+    cache_dir: str | None = None,
+    dataset: EncodedDataset | None = None,
+    on_start: Callable[[RunRow, int], None] | None = None,
+    on_batch: Callable[[int, int, int, float], None] | None = None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> RunOutcome:
+    """Train ``cfg`` unless an identical run is already ``done``; record everything in ``store``."""
+    dataset = dataset or load_for(cfg, data_dir, cache_dir)
+    key = run_key(dataset.fingerprint, cfg)
+    ident = RunIdentity(
+        key=key, study=study, dataset=cfg.dataset, dataset_fingerprint=dataset.fingerprint,
+        model=cfg.model, loss=cfg.resolved_loss, seed=cfg.seed, config=cfg.to_dict(),
+    )
+    if not force:
+        existing = store.get_by_key(key)
+        if existing is not None and existing.status == "done":
+            return RunOutcome(existing, trained=False, dataset=dataset)
+    row = store.claim(ident, force=force)
+    if row is None:  # finished by someone else in the meantime
+        return RunOutcome(store.get_by_key(key), trained=False, dataset=dataset)
+
+    try:
+        dev = resolve_device(device)
+        seed_everything(cfg.seed)  # the same seed gives the same initial weights
+        model = build_for(cfg, dataset)
+        objective = make_objective(cfg.resolved_loss, **cfg.loss_hyperparameters())
+        n_params = count_parameters(model)
+        store.set_info(row.id, device=str(dev), torch_version=torch.__version__, num_params=n_params)
+        if on_start is not None:
+            on_start(row, n_params)
+
+        def epoch_hook(record: EpochRecord) -> None:
+            store.add_epoch(row.id, record)
+            if on_epoch is not None:
+                on_epoch(record)
+
+        result = fit(model, dataset, objective, train_settings(cfg), dev, on_batch=on_batch, on_epoch=epoch_hook)
+    except KeyboardInterrupt:
+        store.fail(row.id, "interrupted")
+        raise
+    except Exception as e:  # recorded, then re-raised for the caller to report
+        store.fail(row.id, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}")
+        raise
+    return RunOutcome(store.finish(row.id, result), trained=True, dataset=dataset)
