@@ -21,8 +21,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (files, CI logs, tests) gets a wide console so that tables are not squeezed.
+console = Console() if sys.stdout.isatty() else Console(width=220)
+err_console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=220)
 
 DB_HELP = "Results database: any SQLAlchemy URL [env TFBENCH_DB; default sqlite:///results.db]"
 DATA_DIR_HELP = "Root folder of the named datasets [env TFBENCH_DATA_DIR; default ./data]"
