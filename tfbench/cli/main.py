@@ -131,6 +131,7 @@ class _EpochProgress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.max_epochs = max_epochs
+        self.live = err_console.is_terminal  # in logs and pipes: one plain line per epoch instead
         self.progress = Progress(
             TextColumn("[bold]epoch {task.fields[epoch]}[/bold]"), BarColumn(), MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[val]}"), TimeElapsedColumn(),
@@ -140,10 +141,13 @@ class _EpochProgress:
         self.last_val = ""
 
     def start(self, row, n_params):
-        err_console.print(f"run {row.id} (key {row.key}): {row.model} on {row.dataset}, {n_params:,} parameters, device {row.device or ''}".rstrip())
-        self.progress.start()
+        err_console.print(f"run {row.id} (key {row.key}): {row.model} on {row.dataset}, {n_params:,} parameters", highlight=False)
+        if self.live:
+            self.progress.start()
 
     def batch(self, epoch, b, n_batches, loss):
+        if not self.live:
+            return
         if self.task is None or self.progress.tasks[self.task].fields["epoch"] != epoch:
             if self.task is not None:
                 self.progress.stop_task(self.task)
@@ -155,9 +159,15 @@ class _EpochProgress:
         self.last_val = f"val AUC {m['AUC']:.4f}" + (f" gAUC {m['gAUC']:.4f}" if "gAUC" in m else "") + (" *" if record.improved else "")
         if self.task is not None:
             self.progress.update(self.task, val=self.last_val, loss=f"{record.train_loss:.4f}")
+        if not self.live:
+            err_console.print(
+                f"epoch {record.epoch}: train loss {record.train_loss:.4f}, {self.last_val}, "
+                f"lr {record.learning_rate:.0e}, {record.seconds:.1f}s", highlight=False,
+            )
 
     def close(self):
-        self.progress.stop()
+        if self.live:
+            self.progress.stop()
 
 
 def _print_summary(row, wall_seconds: float):
