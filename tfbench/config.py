@@ -57,6 +57,8 @@ class RunConfig:
     lr_decay: float = 0.1
     min_lr: float = 1e-6
     seed: int = 2023
+    # a shrunken smoke run (`tfbench run --quick`): part of the key, never mixed with full runs in reports
+    quick: bool = False
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -100,6 +102,8 @@ class RunConfig:
                 d.pop(k)
         if self.dataset != "synthetic":
             d.pop("synthetic_rows")
+        if not self.quick:
+            d.pop("quick")  # keeps the keys of full runs independent of this flag's existence
         return d
 
     def model_hyperparameters(self) -> dict[str, Any]:

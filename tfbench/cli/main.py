@@ -186,6 +186,109 @@ def _print_summary(row, wall_seconds: float):
     )
 
 
+# ---------------------------------------------------------------------------------------- studies
+def _resolve_plan(study_name, datasets, seeds, quick, data_dir):
+    from tfbench.studies import expand, load_study, parse_seeds
+    from tfbench.studies.execute import plan_keys
+
+    study = load_study(study_name)
+    ds = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
+    plan = expand(study, datasets=ds, seeds=parse_seeds(seeds, study.seeds), quick=quick)
+    keys, _ = plan_keys(plan, data_dir)
+    return study, plan, keys
+
+
+@app.command()
+@user_errors
+def studies():
+    """List the study definitions."""
+    from tfbench.studies import list_studies, load_study
+
+    t = Table(show_header=True)
+    for col in ("study", "kind", "axes", "datasets", "seeds", "runs", "file"):
+        t.add_column(col)
+    for path in list_studies():
+        s = load_study(str(path))
+        cells = 1
+        for values in s.grid.values():
+            cells *= len(values)
+        t.add_row(s.name, s.kind, " x ".join(f"{a}({len(v)})" for a, v in s.grid.items()), ",".join(s.datasets),
+                  str(len(s.seeds)), str(cells * len(s.seeds) * len(s.datasets)), str(path))
+    console.print(t)
+
+
+@app.command()
+@user_errors
+def run(
+    study: str = typer.Argument(..., help="Study name (see `tfbench studies`) or a study YAML file"),
+    datasets: Optional[str] = typer.Option(None, "--datasets", help="Comma-separated datasets instead of the study's, e.g. frappe-nfm,synthetic"),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="A count (3: the first three seeds) or a list (2023,2024)"),
+    quick: bool = typer.Option(False, "--quick", help="Shrunken smoke runs (recorded as quick; never mixed with full runs in reports)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and stop"),
+    jobs: int = typer.Option(1, "--jobs", min=1, help="Runs to train in parallel processes"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N"),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+):
+    """Run a study's grid: skip runs already done, train the rest, record failures and go on."""
+    from tfbench.db import ResultStore
+    from tfbench.studies.execute import DONE, ELSEWHERE, FAILED, SKIPPED, register, run_plan
+
+    spec, plan, keys = _resolve_plan(study, datasets, seeds, quick, data_dir)
+    store = ResultStore(db)
+    status = store.statuses(keys)
+    n_done = sum(1 for k in keys if status.get(k) == "done")
+    console.print(
+        f"[bold]{spec.name}[/bold]: {len(plan)} runs ({len(set(p.dataset for p in plan))} datasets x "
+        f"{len(plan) // max(1, len(set(p.dataset for p in plan)) * len(set(p.seed for p in plan)))} cells x "
+        f"{len(set(p.seed for p in plan))} seeds){' [quick]' if quick else ''}; {n_done} already done, {len(plan) - n_done} to run",
+        highlight=False,
+    )
+    if dry_run:
+        t = Table(show_header=True)
+        for col in ("#", "dataset", *spec.axes, "seed", "key", "status"):
+            t.add_column(col)
+        for i, (item, key) in enumerate(zip(plan, keys), 1):
+            cell = item.cell_dict
+            t.add_row(str(i), item.dataset, *[cell[a] for a in spec.axes], str(item.seed), key[:12], status.get(key, "todo"))
+        console.print(t)
+        return
+    register(store, plan, keys)
+    t0 = time.perf_counter()
+    live = err_console.is_terminal
+
+    def on_update(progress, item, kind, msg):
+        c = progress.counts
+        head = f"[{c[DONE] + c[SKIPPED]}/{progress.total} done, {c[FAILED]} failed, {progress.left} left]"
+        if item is None:
+            return
+        if kind == "running":
+            err_console.print(f"{head} running {item.describe()}", highlight=False)
+        elif kind == FAILED:
+            err_console.print(f"{head} [red]failed[/red] {item.describe()}: {msg.splitlines()[0] if msg else ''}", highlight=False)
+        elif kind == ELSEWHERE:
+            err_console.print(f"{head} in progress elsewhere: {item.describe()}", highlight=False)
+        else:
+            err_console.print(f"{head} {kind} {item.describe()} {msg}", highlight=False)
+
+    def on_epoch(item, rec):
+        m = rec.valid
+        err_console.print(
+            f"    epoch {rec.epoch}: val AUC {m['AUC']:.4f}" + (f" gAUC {m['gAUC']:.4f}" if "gAUC" in m else "")
+            + (" *" if rec.improved else ""), highlight=False,
+        )
+
+    progress = run_plan(plan, keys, store, jobs=jobs, device=device, data_dir=data_dir,
+                        on_update=on_update, on_epoch=on_epoch if jobs == 1 else None)
+    c = progress.counts
+    console.print(
+        f"{spec.name}: {c[DONE]} trained, {c[SKIPPED]} already done, {c[FAILED]} failed, "
+        f"{c[ELSEWHERE]} in progress elsewhere; {time.perf_counter() - t0:.1f}s wall", highlight=False,
+    )
+    if c[FAILED]:
+        raise typer.Exit(1)
+
+
 # ---------------------------------------------------------------------------------------- runs / show
 @app.command()
 @user_errors

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 TABLE_PREFIX = "tfb_"
@@ -60,6 +60,21 @@ class RunRow(Base):
     epochs: Mapped[list["EpochRow"]] = relationship(
         back_populates="run", cascade="all, delete-orphan", order_by="EpochRow.epoch"
     )
+
+
+class StudyRunRow(Base):
+    """Membership of a run (by content key) in a study; one run can serve several studies."""
+
+    __tablename__ = TABLE_PREFIX + "study_runs"
+    __table_args__ = (UniqueConstraint("study", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study: Mapped[str] = mapped_column(String(128), index=True)
+    key: Mapped[str] = mapped_column(String(64), index=True)
+    dataset: Mapped[str] = mapped_column(String(256))
+    cell: Mapped[dict] = mapped_column(JSON)      # axis -> label of the grid cell
+    seed: Mapped[int] = mapped_column(Integer)
+    quick: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class EpochRow(Base):

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from tfbench import __version__
-from tfbench.db.schema import Base, EpochRow, RunRow
+from tfbench.db.schema import Base, EpochRow, RunRow, StudyRunRow
 
 STALE_AFTER = timedelta(minutes=30)
 BUSY_TIMEOUT_MS = 120_000
@@ -164,6 +164,39 @@ class ResultStore:
             for i in range(0, len(keys), 500):
                 chunk = keys[i : i + 500]
                 out.update(s.scalars(select(RunRow.key).where(RunRow.key.in_(chunk), RunRow.status == "done")))
+        return out
+
+    # ------------------------------------------------------------------ studies
+    def link_study(self, study: str, entries: Iterable[dict]) -> None:
+        """Record that the runs with these keys make up (part of) ``study``; idempotent.
+
+        Each entry: key, dataset, cell (axis -> label), seed, quick."""
+        entries = list(entries)
+        with self.Session.begin() as s:
+            have = set(s.scalars(select(StudyRunRow.key).where(StudyRunRow.study == study)))
+            for e in entries:
+                if e["key"] not in have:
+                    s.add(StudyRunRow(study=study, **e))
+                    have.add(e["key"])
+
+    def study_runs(self, study: str) -> list[tuple[StudyRunRow, RunRow | None]]:
+        """Every planned run of a study with its run row (None when never started)."""
+        with self.Session() as s:
+            links = list(s.scalars(select(StudyRunRow).where(StudyRunRow.study == study).order_by(StudyRunRow.id)))
+            keys = [l.key for l in links]
+            rows: dict[str, RunRow] = {}
+            for i in range(0, len(keys), 500):
+                for r in s.scalars(select(RunRow).where(RunRow.key.in_(keys[i : i + 500]))):
+                    rows[r.key] = r
+            return [(l, rows.get(l.key)) for l in links]
+
+    def statuses(self, keys: Iterable[str]) -> dict[str, str]:
+        keys = list(keys)
+        out: dict[str, str] = {}
+        with self.Session() as s:
+            for i in range(0, len(keys), 500):
+                for key, status in s.execute(select(RunRow.key, RunRow.status).where(RunRow.key.in_(keys[i : i + 500]))):
+                    out[key] = status
         return out
 
     # ------------------------------------------------------------------ lifecycle

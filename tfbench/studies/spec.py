@@ -1,0 +1,245 @@
+"""Study files: one YAML file per study in ``studies/``, validated on load.
+
+A study names its datasets, the base configuration (plus per-dataset settings), the axes of its
+grid, the seeds, how its table or figure is laid out, and the paper's numbers for its cells::
+
+    name: table6
+    title: "Table VI: ..."
+    kind: table                      # table | figure
+    datasets: [ml-tag, kkbox, frappe, ml-1m]
+    seeds: [2023, 2024, 2025, 2026, 2027]
+    base: {model: tf4ctr, alpha: 0.25}
+    dataset_settings: {frappe-nfm: {dropout: 0.2}}
+    grid: {ssem: [SER, GM, MoE, Share], dfm: [WSF, VF, CF, MoEF, Sum]}
+    layout: {rows: ssem, columns: dfm, metrics: [AUC, gAUC]}
+    quick: {epochs: 2}
+    paper_names: {frappe-nfm: Frappe}
+    paper: {Frappe: {SER: {WSF: {AUC: 98.72, gAUC: 98.17}}}}
+
+A grid axis is a RunConfig setting; its values are a list, or a mapping label -> value when the
+paper names the values (fig10's MLP_s structures A-E).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tfbench.config import RunConfig
+from tfbench.errors import ConfigError
+
+DEFAULT_SEEDS = (2023, 2024, 2025, 2026, 2027)
+METRICS = ("AUC", "gAUC", "logloss")
+TOP_KEYS = {
+    "name", "title", "kind", "datasets", "seeds", "base", "dataset_settings", "grid", "layout",
+    "quick", "paper_names", "paper", "description", "axis_label",
+}
+REQUIRED = ("name", "datasets", "base", "grid", "layout")
+SETTINGS = {f.name for f in dataclasses.fields(RunConfig)}
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    title: str
+    kind: str                                   # "table" or "figure"
+    datasets: tuple[str, ...]
+    seeds: tuple[int, ...]
+    base: dict[str, Any]
+    dataset_settings: dict[str, dict[str, Any]]
+    grid: dict[str, dict[str, Any]]             # axis -> {label: config value} in display order
+    rows: str
+    columns: str | None
+    metrics: tuple[str, ...]
+    quick: dict[str, Any]
+    paper_names: dict[str, str]
+    paper: dict[str, Any]
+    path: Path
+    description: str = ""
+    axis_label: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def axes(self) -> list[str]:
+        return list(self.grid)
+
+    def label_of(self, axis: str, value: Any) -> str | None:
+        """The grid label of a config value on an axis (None if the value is not on the grid)."""
+        for label, v in self.grid[axis].items():
+            if _same(v, value):
+                return label
+        return None
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        return list(a if isinstance(a, (list, tuple)) else [a]) == list(b if isinstance(b, (list, tuple)) else [b])
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return a == b
+
+
+def studies_dirs() -> list[Path]:
+    dirs = []
+    if os.environ.get("TFBENCH_STUDIES_DIR"):
+        dirs.append(Path(os.environ["TFBENCH_STUDIES_DIR"]))
+    dirs.append(Path.cwd() / "studies")
+    dirs.append(Path(__file__).resolve().parents[2] / "studies")  # the repository's own studies/
+    return dirs
+
+
+def find_study(name_or_path: str) -> Path:
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.is_file():
+            raise ConfigError(f"study file {p} does not exist")
+        return p
+    for d in studies_dirs():
+        for ext in (".yaml", ".yml"):
+            if (d / f"{name_or_path}{ext}").is_file():
+                return d / f"{name_or_path}{ext}"
+    known = ", ".join(sorted(s.stem for s in list_studies())) or "none found"
+    raise ConfigError(f"unknown study '{name_or_path}': known studies are {known}")
+
+
+def list_studies() -> list[Path]:
+    seen: dict[str, Path] = {}
+    for d in studies_dirs():
+        if d.is_dir():
+            for f in sorted(d.glob("*.y*ml")):
+                seen.setdefault(f.stem, f)
+    return [seen[k] for k in sorted(seen)]
+
+
+def load_study(name_or_path: str) -> Study:
+    path = find_study(name_or_path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise ConfigError(f"{path}{f' line {mark.line + 1}' if mark else ''}: not valid YAML") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a study file must be a mapping")
+
+    def bad(fieldname: str, why: str):
+        raise ConfigError(f"{path}: '{fieldname}' {why}")
+
+    for key in raw:
+        if key not in TOP_KEYS:
+            bad(str(key), f"is not a study field (known: {', '.join(sorted(TOP_KEYS))})")
+    for key in REQUIRED:
+        if key not in raw:
+            bad(key, "is missing")
+
+    datasets = raw["datasets"]
+    if not isinstance(datasets, list) or not datasets or not all(isinstance(d, str) for d in datasets):
+        bad("datasets", "must be a non-empty list of dataset names")
+    seeds = raw.get("seeds", list(DEFAULT_SEEDS))
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        bad("seeds", "must be a non-empty list of integers")
+    kind = raw.get("kind", "table")
+    if kind not in ("table", "figure"):
+        bad("kind", f"must be 'table' or 'figure', got {kind!r}")
+
+    def settings(value, fieldname) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            bad(fieldname, "must be a mapping of settings")
+        for k in value:
+            if str(k) not in SETTINGS:
+                bad(f"{fieldname}.{k}", "is not a run setting")
+        RunConfig.from_dict(value, source=f"{path}: {fieldname}")  # value check, one line on error
+        return dict(value)
+
+    base = settings(raw["base"], "base")
+    ds_settings_raw = raw.get("dataset_settings") or {}
+    if not isinstance(ds_settings_raw, dict):
+        bad("dataset_settings", "must map dataset names to settings")
+    ds_settings = {str(k): settings(v, f"dataset_settings.{k}") for k, v in ds_settings_raw.items()}
+    quick = settings(raw.get("quick"), "quick")
+
+    grid_raw = raw["grid"]
+    if not isinstance(grid_raw, dict) or not grid_raw:
+        bad("grid", "must map at least one setting to its values")
+    grid: dict[str, dict[str, Any]] = {}
+    for axis, values in grid_raw.items():
+        axis = str(axis)
+        if axis not in SETTINGS or axis in ("seed", "quick", "dataset"):
+            bad(f"grid.{axis}", "is not a run setting that a grid can vary")
+        if isinstance(values, dict):
+            labelled = {str(k): v for k, v in values.items()}
+        elif isinstance(values, list):
+            labelled = {_label(v): v for v in values}
+        else:
+            bad(f"grid.{axis}", "must be a list of values or a mapping label -> value")
+        if not labelled:
+            bad(f"grid.{axis}", "has no values")
+        for label, v in labelled.items():
+            RunConfig.from_dict({**base, axis: v}, source=f"{path}: grid.{axis} value {label!r}")
+        grid[axis] = labelled
+
+    layout = raw["layout"]
+    if not isinstance(layout, dict):
+        bad("layout", "must be a mapping with rows, columns, metrics")
+    for k in layout:
+        if k not in ("rows", "columns", "metrics"):
+            bad(f"layout.{k}", "is not a layout field (rows, columns, metrics)")
+    rows = layout.get("rows")
+    if rows not in grid:
+        bad("layout.rows", f"must name a grid axis ({', '.join(grid)}), got {rows!r}")
+    columns = layout.get("columns")
+    if columns is not None and (columns not in grid or columns == rows):
+        bad("layout.columns", f"must name another grid axis ({', '.join(grid)}), got {columns!r}")
+    if set(grid) - {rows, columns}:
+        bad("grid", f"axes {sorted(set(grid) - {rows, columns})} are not placed in the layout")
+    metrics = layout.get("metrics", ["AUC"])
+    if not isinstance(metrics, list) or not metrics or any(m not in METRICS for m in metrics):
+        bad("layout.metrics", f"must be a non-empty list of {', '.join(METRICS)}")
+
+    paper_names = raw.get("paper_names") or {}
+    paper = raw.get("paper") or {}
+    if not isinstance(paper_names, dict) or not isinstance(paper, dict):
+        bad("paper", "and 'paper_names' must be mappings")
+    _check_paper(paper, grid, rows, columns, metrics, bad)
+
+    name = raw["name"]
+    if name != path.stem:
+        bad("name", f"must match the file name '{path.stem}', got {name!r}")
+    return Study(
+        name=name, title=str(raw.get("title", name)), kind=kind, datasets=tuple(datasets),
+        seeds=tuple(seeds), base=base, dataset_settings=ds_settings, grid=grid, rows=rows,
+        columns=columns, metrics=tuple(metrics), quick=quick, paper_names=dict(paper_names),
+        paper=paper, path=path, description=str(raw.get("description", "")),
+        axis_label=str(raw.get("axis_label", rows)),
+    )
+
+
+def _label(v: Any) -> str:
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(str(x) for x in v) + "]"
+    return str(v)
+
+
+def _check_paper(paper, grid, rows, columns, metrics, bad) -> None:
+    for ds, by_row in paper.items():
+        if not isinstance(by_row, dict):
+            bad(f"paper.{ds}", "must map row labels to cells")
+        for r, by_col in by_row.items():
+            if str(r) not in grid[rows]:
+                bad(f"paper.{ds}.{r}", f"is not a label of axis '{rows}'")
+            if not isinstance(by_col, dict):
+                bad(f"paper.{ds}.{r}", "must map column labels to metric values")
+            for c, vals in by_col.items():
+                if columns is not None and str(c) not in grid[columns]:
+                    bad(f"paper.{ds}.{r}.{c}", f"is not a label of axis '{columns}'")
+                if columns is None and str(c) != "-":
+                    bad(f"paper.{ds}.{r}.{c}", "must be '-' in a single-axis study")
+                if not isinstance(vals, dict) or any(m not in METRICS or not isinstance(v, (int, float)) for m, v in vals.items()):
+                    bad(f"paper.{ds}.{r}.{c}", "must map metric names to numbers")
