@@ -1,0 +1,193 @@
+"""Study files, grid expansion, and the resumable, concurrent study runner."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tfbench.cli.main import app
+from tfbench.db import ResultStore
+from tfbench.errors import ConfigError
+from tfbench.studies import expand, load_study, parse_seeds
+from tfbench.studies.execute import plan_keys
+
+TINY = textwrap.dedent("""\
+    name: tiny
+    title: "tiny study"
+    kind: table
+    datasets: [synthetic]
+    seeds: [1, 2]
+    base: {model: tf4ctr, synthetic_rows: 3000, embedding_dim: 4, mlp_s: [8], mlp_c: [8, 8],
+           batch_size: 500, epochs: 2, dropout: 0.0, batch_norm: false}
+    grid:
+      ssem: [SER, Share]
+      dfm: [WSF, Sum]
+    layout: {rows: ssem, columns: dfm, metrics: [AUC, gAUC]}
+    quick: {epochs: 1}
+    paper_names: {synthetic: Synth}
+    paper:
+      Synth:
+        SER: {WSF: {AUC: 80.0, gAUC: 70.0}}
+""")
+
+
+def write_study(folder: Path, text: str = TINY, name: str = "tiny") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    p = folder / f"{name}.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_repository_studies_load_and_expand_to_paper_sizes():
+    sizes = {"table6": 4 * 5 * 4 * 5, "fig7": 6 * 3 * 5, "fig8": 9 * 3 * 5, "fig9": 5 * 3 * 5, "fig10": 5 * 3 * 5}
+    for name, n in sizes.items():
+        assert len(expand(load_study(name))) == n, name
+    t6 = load_study("table6")
+    assert len(expand(t6, datasets=["frappe-nfm"], seeds=(2023, 2024))) == 40
+
+
+def test_table6_paper_numbers_transcribed_correctly():
+    # cells checked by hand against Table VI of the paper
+    p = load_study("table6").paper
+    assert p["Frappe"]["SER"]["WSF"] == {"AUC": 98.72, "gAUC": 98.17}
+    assert p["Frappe"]["Share"]["Sum"] == {"AUC": 98.51, "gAUC": 97.98}
+    assert p["ML-tag"]["MoE"]["VF"] == {"AUC": 96.95, "gAUC": 95.94}
+    assert p["KKBox"]["SER"]["MoEF"] == {"AUC": 84.50, "gAUC": 77.62}
+    assert p["ML-1M"]["GM"]["CF"] == {"AUC": 81.36, "gAUC": 77.01}
+    assert sum(len(cols) for rows in p.values() for cols in rows.values()) == 4 * 4 * 5
+
+
+def test_fig10_labels_map_to_structures():
+    s = load_study("fig10")
+    cfgs = {dict(p.cell)["mlp_s"]: p.config.mlp_s for p in expand(s, datasets=["synthetic"], seeds=(1,))}
+    assert cfgs == {"A": (400,), "B": (800,), "C": (200, 200), "D": (400, 400), "E": (800, 800)}
+
+
+def test_keys_are_stable_distinct_and_order_independent(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    study = load_study(str(write_study(tmp_path)))
+    plan = expand(study)
+    keys, _ = plan_keys(plan)
+    assert len(plan) == 8 and len(set(keys)) == 8
+    again, _ = plan_keys(expand(load_study(str(write_study(tmp_path)))))
+    assert again == keys
+    # reordering the grid values in the file reorders the plan, not the keys
+    swapped = TINY.replace("ssem: [SER, Share]", "ssem: [Share, SER]").replace("dfm: [WSF, Sum]", "dfm: [Sum, WSF]")
+    keys2, _ = plan_keys(expand(load_study(str(write_study(tmp_path / "b", swapped)))))
+    assert sorted(keys2) == sorted(keys) and keys2 != keys
+    quick_keys, _ = plan_keys(expand(study, quick=True))
+    assert not set(quick_keys) & set(keys)
+
+
+def test_parse_seeds():
+    assert parse_seeds(None, (5, 6, 7)) == (5, 6, 7)
+    assert parse_seeds("2", (5, 6, 7)) == (5, 6)
+    assert parse_seeds("2023,2030", (5,)) == (2023, 2030)
+    with pytest.raises(ConfigError, match="--seeds"):
+        parse_seeds("two", (5,))
+
+
+@pytest.mark.parametrize(
+    "old,new,needles",
+    [
+        ("grid:\n", "grid:\n  colour: [red]\n", ["grid.colour", "not a run setting"]),       # unknown axis
+        ("dfm: [WSF, Sum]", "dfm: [WSF, Max]", ["grid.dfm", "Max"]),                        # bad value
+        ("datasets: [synthetic]\n", "", ["'datasets'", "missing"]),                          # missing field
+        ("epochs: 2,", "epochs: 2, learning_rat: 1,", ["base.learning_rat"]),                 # unknown setting
+        ("layout: {rows: ssem,", "layout: {rows: seed,", ["layout.rows"]),
+        ("SER: {WSF:", "GX: {WSF:", ["paper.Synth.GX"]),
+    ],
+)
+def test_bad_study_file_gives_one_line_error_naming_file_and_field(tmp_path, old, new, needles):
+    assert old in TINY
+    path = write_study(tmp_path, TINY.replace(old, new, 1))
+    r = CliRunner().invoke(app, ["run", str(path), "--dry-run"])
+    assert r.exit_code == 2, r.output
+    lines = [l for l in r.output.strip().splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), r.output
+    assert str(path) in lines[0]
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_unknown_study(isolated):
+    r = CliRunner().invoke(app, ["run", "nosuchstudy"])
+    assert r.exit_code == 2 and "unknown study 'nosuchstudy'" in r.output
+
+
+def test_run_then_rerun_trains_nothing(isolated, tmp_path):
+    path = write_study(tmp_path)
+    r = CliRunner().invoke(app, ["run", str(path)])
+    assert r.exit_code == 0, r.output
+    assert "8 trained" in r.output
+    store = ResultStore(isolated)
+    assert [r.status for r in store.list_runs()] == ["done"] * 8
+    r = CliRunner().invoke(app, ["run", str(path)])
+    assert r.exit_code == 0 and "0 trained, 8 already done" in r.output
+    assert len(store.list_runs()) == 8
+    assert len(store.study_runs("tiny")) == 8
+
+
+def _count(db_path, sql):
+    try:
+        with sqlite3.connect(db_path, timeout=30) as con:
+            return con.execute(sql).fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_sigkill_mid_study_then_rerun_completes_exactly(isolated, tmp_path):
+    path = write_study(tmp_path, TINY.replace("epochs: 2,", "epochs: 3,").replace("batch_size: 500", "batch_size: 100"))
+    env = {**os.environ, "TFBENCH_DB": isolated}
+    proc = subprocess.Popen([sys.executable, "-m", "tfbench.cli.main", "run", str(path)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db_path = isolated.removeprefix("sqlite:///")
+    deadline = time.time() + 120
+    while time.time() < deadline and _count(db_path, "select count(*) from tfb_runs where status='done'") < 2:
+        time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = _count(db_path, "select count(*) from tfb_runs where status='done'")
+    assert 2 <= done_before < 8
+    r = CliRunner().invoke(app, ["run", str(path)])
+    assert r.exit_code == 0, r.output
+    assert f"{8 - done_before} trained, {done_before} already done" in r.output
+    rows = ResultStore(isolated).list_runs()
+    assert len(rows) == 8 and all(r.status == "done" for r in rows)
+
+
+def test_two_concurrent_runners_share_the_work(isolated, tmp_path):
+    path = write_study(tmp_path, TINY.replace("seeds: [1, 2]", "seeds: [1, 2, 3]"))
+    env = {**os.environ, "TFBENCH_DB": isolated}
+    cmd = [sys.executable, "-m", "tfbench.cli.main", "run", str(path)]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    for p, out in zip(procs, outs):
+        assert p.returncode == 0, out
+        assert "locked" not in out.lower()
+    rows = ResultStore(isolated).list_runs()
+    assert len(rows) == 12 and all(r.status == "done" and r.attempts == 1 for r in rows)
+    # together they trained every run exactly once
+    import re
+    summaries = [o.strip().splitlines()[-1] for o in outs]
+    counts = [
+        {k: int(re.search(rf"(\d+) {k}", line).group(1)) for k in ("trained", "already done", "in progress elsewhere")}
+        for line in summaries
+    ]
+    assert sum(c["trained"] for c in counts) == 12, summaries
+    assert all(sum(c.values()) == 12 for c in counts), summaries
+
+
+def test_jobs_2_runs_in_parallel_processes(isolated, tmp_path):
+    path = write_study(tmp_path)
+    r = CliRunner().invoke(app, ["run", str(path), "--jobs", "2", "--quick"])
+    assert r.exit_code == 0, r.output
+    rows = ResultStore(isolated).list_runs()
+    assert len(rows) == 8 and all(r.status == "done" and r.config["quick"] for r in rows)
