@@ -191,3 +191,29 @@ def test_jobs_2_runs_in_parallel_processes(isolated, tmp_path):
     assert r.exit_code == 0, r.output
     rows = ResultStore(isolated).list_runs()
     assert len(rows) == 8 and all(r.status == "done" and r.config["quick"] for r in rows)
+
+
+def test_report_from_database_in_three_formats(isolated, tmp_path):
+    path = write_study(tmp_path)
+    out = tmp_path / "reports"
+    r = CliRunner().invoke(app, ["report", str(path), "--out", str(out)])
+    assert r.exit_code == 0 and "nothing has been run for study 'tiny'" in r.output
+    assert CliRunner().invoke(app, ["run", str(path), "--quick"]).exit_code == 0
+    r = CliRunner().invoke(app, ["report", str(path), "--out", str(out)])
+    assert "nothing has been run" in r.output  # quick runs never appear in the full report
+    r = CliRunner().invoke(app, ["report", str(path), "--quick", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    text = (out / "tiny_quick.md").read_text()
+    assert "paper 80.00" in text and "QUICK" in text and "Welch two-tailed t-test" in text
+    r = CliRunner().invoke(app, ["report", str(path), "--quick", "--format", "latex", "--out", str(out)])
+    assert r.exit_code == 0 and "\\toprule" in (out / "tiny_quick.tex").read_text()
+    r = CliRunner().invoke(app, ["report", str(path), "--quick", "--format", "csv", "--out", str(out)])
+    import pandas as pd
+
+    cells = pd.read_csv(out / "tiny_quick.csv")
+    store_rows = [r for r in ResultStore(isolated).list_runs() if r.config["ssem"] == "SER" and r.config["dfm"] == "WSF"]
+    expected = 100 * sum(r.test_auc for r in store_rows) / len(store_rows)
+    got = cells[(cells["row"] == "SER") & (cells["col"] == "WSF") & (cells["metric"] == "AUC")]["mean"].item()
+    assert got == pytest.approx(expected, rel=1e-12)
+    r = CliRunner().invoke(app, ["report", str(path), "--format", "html"])
+    assert r.exit_code == 2 and "--format" in r.output

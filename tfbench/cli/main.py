@@ -289,6 +289,41 @@ def run(
         raise typer.Exit(1)
 
 
+@app.command()
+@user_errors
+def report(
+    study: str = typer.Argument(..., help="Study name or study YAML file"),
+    fmt: str = typer.Option("markdown", "--format", help="markdown, latex or csv"),
+    metric: Optional[str] = typer.Option(None, "--metric", help="Only this metric (AUC, gAUC, logloss) [default: the study's]"),
+    out: Path = typer.Option(Path("reports"), "--out", help="Folder for the table and figures"),
+    datasets: Optional[str] = typer.Option(None, "--datasets", help="Comma-separated datasets [default: those with finished runs]"),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="Only these seeds (a list) or the first N"),
+    quick: bool = typer.Option(False, "--quick", help="Report the quick smoke runs instead of the full runs"),
+    paired: bool = typer.Option(False, "--paired", help="Paired t-test over shared seeds instead of Welch's"),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+):
+    """Rebuild a study's table (and figures) from the database, our numbers beside the paper's."""
+    from tfbench.db import ResultStore
+    from tfbench.report.study_report import write_report
+    from tfbench.studies import load_study, parse_seeds
+
+    if fmt not in ("markdown", "latex", "csv"):
+        raise TfbenchError(f"--format must be markdown, latex or csv, got '{fmt}'")
+    if metric is not None and metric not in ("AUC", "gAUC", "logloss"):
+        raise TfbenchError(f"--metric must be AUC, gAUC or logloss, got '{metric}'")
+    spec = load_study(study)
+    ds = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
+    seed_list = parse_seeds(seeds, spec.seeds) if seeds else None
+    text, files, n = write_report(spec, ResultStore(db), fmt=fmt, out_dir=out, metric=metric, datasets=ds,
+                                  quick=quick, paired=paired, seeds=seed_list)
+    if not files:
+        console.print(text, highlight=False)
+        return
+    print(text)
+    for f in files:
+        err_console.print(f"wrote {f}", highlight=False)
+
+
 # ---------------------------------------------------------------------------------------- runs / show
 @app.command()
 @user_errors

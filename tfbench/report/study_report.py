@@ -1,0 +1,117 @@
+"""From the results database to a study's report: gather finished runs, then tables and figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from tfbench.db import ResultStore
+from tfbench.report.stats import PAIRED, WELCH, paired_by_seed, summarize, ttest
+from tfbench.report.tables import TableLayout, render_table
+from tfbench.studies.spec import Study
+
+METRIC_COLUMNS = {"AUC": "test_auc", "gAUC": "test_gauc", "logloss": "test_logloss"}
+
+
+def gather(study: Study, store: ResultStore, *, quick: bool = False, seeds: tuple[int, ...] | None = None) -> pd.DataFrame:
+    """One row per finished run of the study: dataset, one column per grid axis (its label), seed, test metrics.
+
+    Quick runs and full runs never mix: ``quick`` selects one kind."""
+    records = []
+    for link, row in store.study_runs(study.name):
+        if row is None or row.status != "done" or bool(link.quick) != quick:
+            continue
+        if seeds is not None and link.seed not in seeds:
+            continue
+        rec = {"dataset": link.dataset, "seed": link.seed, "key": link.key}
+        rec.update(link.cell)
+        for metric, col in METRIC_COLUMNS.items():
+            rec[metric] = getattr(row, col)
+        records.append(rec)
+    columns = ["dataset", *study.axes, "seed", "key", *METRIC_COLUMNS]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def layout_for(study: Study, metrics: list[str]) -> TableLayout:
+    return TableLayout(
+        title=study.title,
+        row_axis=study.rows,
+        col_axis=study.columns,
+        row_order=list(study.grid[study.rows]),
+        col_order=list(study.grid[study.columns]) if study.columns else [],
+        metrics=metrics,
+    )
+
+
+def best_vs_runner_up(results: pd.DataFrame, study: Study, metrics: list[str], paired: bool) -> list[str]:
+    """Per dataset and metric: the two best cells by mean, compared with a two-tailed t-test over seeds."""
+    notes = []
+    by = [a for a in (study.rows, study.columns) if a]
+    for dataset, part in results.groupby("dataset", sort=False):
+        summary = summarize(part, by=by, metrics=metrics)
+        for m in metrics:
+            ranked = summary.dropna(subset=[f"{m}_mean"]).sort_values(f"{m}_mean", ascending=(m == "logloss"))
+            if len(ranked) < 2:
+                continue
+            cells = [tuple(ranked.iloc[i][a] for a in by) for i in range(2)]
+            series = []
+            for cell in cells:
+                mask = pd.Series(True, index=part.index)
+                for a, v in zip(by, cell):
+                    mask &= part[a] == v
+                series.append(part[mask].set_index("seed")[m])
+            if paired:
+                a, b = paired_by_seed(series[0], series[1])
+                t = ttest(a, b, paired=True)
+            else:
+                t = ttest(series[0].to_numpy(), series[1].to_numpy())
+            name = lambda c: "+".join(str(x) for x in c)
+            notes.append(
+                f"{dataset} {m}: best {name(cells[0])} vs runner-up {name(cells[1])}: "
+                f"p = {t.pvalue:.3g} ({t.test}, n = {t.n_a} and {t.n_b})"
+            )
+    return notes
+
+
+def write_report(
+    study: Study, store: ResultStore, *, fmt: str, out_dir: Path, metric: str | None = None,
+    datasets: list[str] | None = None, quick: bool = False, paired: bool = False,
+    seeds: tuple[int, ...] | None = None,
+) -> tuple[str, list[Path], int]:
+    """Render the study's table (and figures for figure studies). Returns (text, files written, runs used)."""
+    results = gather(study, store, quick=quick, seeds=seeds)
+    metrics = [metric] if metric else list(study.metrics)
+    present = list(dict.fromkeys(results["dataset"]))
+    ordered = datasets or [d for d in study.datasets if d in present] + [d for d in present if d not in study.datasets]
+    if results.empty or not ordered:
+        kind = "quick" if quick else "full"
+        return f"nothing has been run for study '{study.name}' yet ({kind} runs; `tfbench run {study.name}` first)", [], 0
+    results = results[results["dataset"].isin(ordered)]
+    notes = [
+        f"{len(results)} finished {'quick ' if quick else ''}runs; test-split metrics.",
+        f"Comparisons use the {PAIRED if paired else WELCH} over seeds.",
+        *best_vs_runner_up(results, study, metrics, paired),
+    ]
+    if quick:
+        notes.insert(0, "QUICK smoke runs (shrunken epochs/data): not comparable with the paper.")
+    text = render_table(results, layout_for(study, metrics), datasets=ordered, paper=study.paper,
+                        paper_names=study.paper_names, fmt=fmt, notes=notes)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = study.name + ("_quick" if quick else "")
+    suffix = {"markdown": ".md", "latex": ".tex", "csv": ".csv"}[fmt]
+    table_path = out_dir / (stem + suffix)
+    tmp = table_path.with_suffix(table_path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(table_path)
+    files = [table_path]
+    if study.kind == "figure":
+        from tfbench.report.figures import render_sweep
+
+        for m in metrics:
+            files += render_sweep(
+                results, axis=study.rows, axis_label=study.axis_label, metric=m, datasets=ordered,
+                title=study.title + (" [quick smoke runs]" if quick else ""), out_base=out_dir / f"{stem}_{m}", paper_names=study.paper_names,
+                order=list(study.grid[study.rows]),
+            )
+    return text, files, len(results)
