@@ -74,15 +74,15 @@ def test_keys_are_stable_distinct_and_order_independent(tmp_path, monkeypatch):
     monkeypatch.setenv("TFBENCH_CACHE_DIR", str(tmp_path / "cache"))
     study = load_study(str(write_study(tmp_path)))
     plan = expand(study)
-    keys, _ = plan_keys(plan)
+    keys = plan_keys(plan)
     assert len(plan) == 8 and len(set(keys)) == 8
-    again, _ = plan_keys(expand(load_study(str(write_study(tmp_path)))))
+    again = plan_keys(expand(load_study(str(write_study(tmp_path)))))
     assert again == keys
     # reordering the grid values in the file reorders the plan, not the keys
     swapped = TINY.replace("ssem: [SER, Share]", "ssem: [Share, SER]").replace("dfm: [WSF, Sum]", "dfm: [Sum, WSF]")
-    keys2, _ = plan_keys(expand(load_study(str(write_study(tmp_path / "b", swapped)))))
+    keys2 = plan_keys(expand(load_study(str(write_study(tmp_path / "b", swapped)))))
     assert sorted(keys2) == sorted(keys) and keys2 != keys
-    quick_keys, _ = plan_keys(expand(study, quick=True))
+    quick_keys = plan_keys(expand(study, quick=True))
     assert not set(quick_keys) & set(keys)
 
 

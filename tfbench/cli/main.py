@@ -194,7 +194,7 @@ def _resolve_plan(study_name, datasets, seeds, quick, data_dir):
     study = load_study(study_name)
     ds = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
     plan = expand(study, datasets=ds, seeds=parse_seeds(seeds, study.seeds), quick=quick)
-    keys, _ = plan_keys(plan, data_dir)
+    keys = plan_keys(plan, data_dir)
     return study, plan, keys
 
 

@@ -32,15 +32,13 @@ DONE, SKIPPED, FAILED, ELSEWHERE = "done", "skipped", "failed", "elsewhere"
 class StudyProgress:
     total: int
     counts: Counter = field(default_factory=Counter)
-    current: str = ""
-    epoch_info: str = ""
 
     @property
     def left(self) -> int:
         return self.total - sum(self.counts.values())
 
 
-def plan_keys(plan: list[PlannedRun], data_dir: str | None = None) -> tuple[list[str], dict[str, EncodedDataset]]:
+def plan_keys(plan: list[PlannedRun], data_dir: str | None = None) -> list[str]:
     """Content keys of every planned run (loads each dataset once, through the cache)."""
     datasets: dict[tuple, EncodedDataset] = {}
     keys = []
@@ -50,8 +48,7 @@ def plan_keys(plan: list[PlannedRun], data_dir: str | None = None) -> tuple[list
         if dkey not in datasets:
             datasets[dkey] = load_for(c, data_dir)
         keys.append(run_key(datasets[dkey].fingerprint, c))
-    by_name = {k[0]: v for k, v in datasets.items()}
-    return keys, by_name
+    return keys
 
 
 def register(store: ResultStore, plan: list[PlannedRun], keys: list[str]) -> None:
@@ -105,7 +102,6 @@ def run_plan(
 
     if jobs <= 1:
         for item in todo:
-            progress.current = item.describe()
             if on_update:
                 on_update(progress, item, "running", "")
             try:
@@ -124,7 +120,6 @@ def run_plan(
             progress.counts[kind] += 1
             if on_update:
                 on_update(progress, item, kind, msg)
-        progress.current = ""
         return progress
 
     # Several runs at once in spawned workers; the CPU threads are shared out between them.
