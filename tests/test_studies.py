@@ -199,9 +199,9 @@ def test_report_from_database_in_three_formats(isolated, tmp_path):
     r = CliRunner().invoke(app, ["report", str(path), "--out", str(out)])
     assert r.exit_code == 0 and "nothing has been run for study 'tiny'" in r.output
     assert CliRunner().invoke(app, ["run", str(path), "--quick"]).exit_code == 0
-    r = CliRunner().invoke(app, ["report", str(path), "--out", str(out)])
+    r = CliRunner().invoke(app, ["report", str(path), "--full", "--out", str(out)])
     assert "nothing has been run" in r.output  # quick runs never appear in the full report
-    r = CliRunner().invoke(app, ["report", str(path), "--quick", "--out", str(out)])
+    r = CliRunner().invoke(app, ["report", str(path), "--out", str(out)])  # only quick runs exist: those
     assert r.exit_code == 0, r.output
     text = (out / "tiny_quick.md").read_text()
     assert "paper 80.00" in text and "QUICK" in text and "Welch two-tailed t-test" in text

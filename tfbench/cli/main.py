@@ -298,7 +298,7 @@ def report(
     out: Path = typer.Option(Path("reports"), "--out", help="Folder for the table and figures"),
     datasets: Optional[str] = typer.Option(None, "--datasets", help="Comma-separated datasets [default: those with finished runs]"),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Only these seeds (a list) or the first N"),
-    quick: bool = typer.Option(False, "--quick", help="Report the quick smoke runs instead of the full runs"),
+    quick: Optional[bool] = typer.Option(None, "--quick/--full", help="Report the quick smoke runs or the full runs [default: full runs, or the quick ones when the study has no full run]"),
     paired: bool = typer.Option(False, "--paired", help="Paired t-test over shared seeds instead of Welch's"),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
 ):
@@ -314,7 +314,12 @@ def report(
     spec = load_study(study)
     ds = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
     seed_list = parse_seeds(seeds, spec.seeds) if seeds else None
-    text, files, n = write_report(spec, ResultStore(db), fmt=fmt, out_dir=out, metric=metric, datasets=ds,
+    store = ResultStore(db)
+    if quick is None:  # never mix: take the full runs if there are any, else the quick ones
+        from tfbench.report.study_report import gather
+
+        quick = gather(spec, store, quick=False).empty and not gather(spec, store, quick=True).empty
+    text, files, n = write_report(spec, store, fmt=fmt, out_dir=out, metric=metric, datasets=ds,
                                   quick=quick, paired=paired, seeds=seed_list)
     if not files:
         console.print(text, highlight=False)
