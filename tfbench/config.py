@@ -18,7 +18,7 @@ import yaml
 
 from tfbench.errors import ConfigError
 from tfbench.losses import LOSSES
-from tfbench.models import DFM_CHOICES, MODELS, SSEM_CHOICES
+from tfbench.models import CROSS_MODELS, DFM_CHOICES, IGNORES_MLP_S, MODELS, SSEM_CHOICES
 
 MONITORS = ("AUC", "gAUC", "AUC+gAUC", "logloss")
 
@@ -40,11 +40,15 @@ class RunConfig:
     dropout: float = 0.2
     batch_norm: bool = True
     vf_tau: float = 0.8
+    num_cross_layers: int = 3           # dcn, dcnv2
     # loss ("" = the model's default: tf for tf4ctr, logloss otherwise)
     loss: str = ""
     alpha: float = 0.25
     c: float = 0.8
     gamma: float = 1.0
+    focal_gamma: float = 2.0            # focal: γ_f
+    focal_alpha: float = -1.0           # focal: α ∈ [0, 1], or −1 for no class weighting
+    rce_beta: float = 0.25              # rce: β of the weight p_t^β
     # training
     epochs: int = 100
     batch_size: int = 10_000
@@ -97,9 +101,18 @@ class RunConfig:
                 d.pop(k)
         elif self.dfm != "VF":
             d.pop("vf_tau")
+        if self.model not in CROSS_MODELS:
+            d.pop("num_cross_layers")
+        if self.model in IGNORES_MLP_S:
+            d.pop("mlp_s")
         if d["loss"] != "tf":
             for k in ("alpha", "c", "gamma"):
                 d.pop(k)
+        if d["loss"] != "focal":
+            for k in ("focal_gamma", "focal_alpha"):
+                d.pop(k)
+        if d["loss"] != "rce":
+            d.pop("rce_beta")
         if self.dataset != "synthetic":
             d.pop("synthetic_rows")
         if not self.quick:
@@ -113,10 +126,15 @@ class RunConfig:
         )
         if self.model == "tf4ctr":
             hp.update(ssem=self.ssem, dfm=self.dfm, vf_tau=self.vf_tau)
+        if self.model in CROSS_MODELS:
+            hp.update(num_cross_layers=self.num_cross_layers)
         return hp
 
     def loss_hyperparameters(self) -> dict[str, Any]:
-        return dict(alpha=self.alpha, c=self.c, gamma=self.gamma)
+        return dict(
+            alpha=self.alpha, c=self.c, gamma=self.gamma, focal_gamma=self.focal_gamma,
+            focal_alpha=self.focal_alpha, rce_beta=self.rce_beta,
+        )
 
     # ------------------------------------------------------------------ validation
     def validate(self, source: str = "option") -> None:
@@ -140,6 +158,14 @@ class RunConfig:
             bad("alpha", f"must be in [0, 1], got {self.alpha}")
         if not self.gamma >= 0.0:
             bad("gamma", f"must be >= 0, got {self.gamma}")
+        if not self.focal_gamma >= 0.0:
+            bad("focal_gamma", f"must be >= 0, got {self.focal_gamma}")
+        if not (self.focal_alpha == -1.0 or 0.0 <= self.focal_alpha <= 1.0):
+            bad("focal_alpha", f"must be in [0, 1], or -1 for no class weighting, got {self.focal_alpha}")
+        if not self.rce_beta >= 0.0:
+            bad("rce_beta", f"must be >= 0, got {self.rce_beta}")
+        if self.num_cross_layers < 1:
+            bad("num_cross_layers", f"must be >= 1, got {self.num_cross_layers}")
         if not 0.0 <= self.dropout < 1.0:
             bad("dropout", f"must be in [0, 1), got {self.dropout}")
         if self.embedding_dim < 2:

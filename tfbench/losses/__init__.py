@@ -2,11 +2,15 @@
 
 from tfbench.losses.core import (
     LOSSES,
+    FocalLoss,
     LogLoss,
     Objective,
+    ReweightedCE,
     TwinFocusLoss,
     make_objective,
     twin_focus_terms,
 )
 
-__all__ = ["LOSSES", "LogLoss", "Objective", "TwinFocusLoss", "make_objective", "twin_focus_terms"]
+__all__ = [
+    "LOSSES", "FocalLoss", "LogLoss", "ReweightedCE", "Objective", "TwinFocusLoss", "make_objective", "twin_focus_terms",
+]

@@ -7,10 +7,15 @@ from typing import Callable, Sequence
 from torch import nn
 
 from tfbench.errors import ConfigError
+from tfbench.models.dcn import DCN
+from tfbench.models.dcnv2 import DCNv2
+from tfbench.models.deepfm import DeepFM
+from tfbench.models.dnn import DNN
 from tfbench.models.dualmlp import DualMLP
 from tfbench.models.layers import FieldEmbedding
 from tfbench.models.output import ModelOutput
 from tfbench.models.tf4ctr import DFM_CHOICES, SSEM_CHOICES, TF4CTR
+from tfbench.models.widedeep import WideDeep
 
 # name -> (one-line description, builder(vocab_sizes, num_numeric, **model hyperparameters))
 MODELS: dict[str, tuple[str, Callable[..., nn.Module]]] = {
@@ -22,7 +27,32 @@ MODELS: dict[str, tuple[str, Callable[..., nn.Module]]] = {
         "DualMLP: two parallel MLP streams on a shared embedding, logits summed",
         lambda vocab, num, **hp: DualMLP(vocab, num, **hp),
     ),
+    "dnn": (
+        "DNN: one MLP (--mlp-c) on the flattened embedding; single stream (no z_s/z_c)",
+        lambda vocab, num, **hp: DNN(vocab, num, **hp),
+    ),
+    "widedeep": (
+        "Wide & Deep: simple = wide first-order linear term, complex = deep MLP (--mlp-c); logits summed",
+        lambda vocab, num, **hp: WideDeep(vocab, num, **hp),
+    ),
+    "deepfm": (
+        "DeepFM: simple = FM (first + second order), complex = DNN (--mlp-c) on a shared embedding; logits summed",
+        lambda vocab, num, **hp: DeepFM(vocab, num, **hp),
+    ),
+    "dcn": (
+        "DCN, parallel: simple = cross network (--num-cross-layers) + linear head, complex = DNN (--mlp-c); logits summed",
+        lambda vocab, num, **hp: DCN(vocab, num, **hp),
+    ),
+    "dcnv2": (
+        "DCNv2 (full-rank), parallel: simple = cross network v2 + linear head, complex = DNN (--mlp-c); logits summed",
+        lambda vocab, num, **hp: DCNv2(vocab, num, **hp),
+    ),
 }
+
+# Models built from cross layers (they read ``num_cross_layers``).
+CROSS_MODELS = ("dcn", "dcnv2")
+# Models whose only MLP is ``mlp_c``: ``mlp_s`` cannot change their result.
+IGNORES_MLP_S = ("dnn", "widedeep", "deepfm", "dcn", "dcnv2")
 
 
 def build_model(name: str, vocab_sizes: Sequence[int], num_numeric: int, **hyper) -> nn.Module:
@@ -41,6 +71,7 @@ def count_parameters(model: nn.Module) -> int:
 
 
 __all__ = [
-    "MODELS", "ModelOutput", "TF4CTR", "DualMLP", "SSEM_CHOICES", "DFM_CHOICES",
+    "MODELS", "CROSS_MODELS", "IGNORES_MLP_S", "ModelOutput", "TF4CTR", "DualMLP", "DNN", "WideDeep",
+    "DeepFM", "DCN", "DCNv2", "SSEM_CHOICES", "DFM_CHOICES",
     "build_model", "embedding_modules", "count_parameters",
 ]

@@ -1,0 +1,21 @@
+"""DCNv2 (Wang et al. 2021, "DCN V2") with full-rank cross layers, in the parallel,
+logits-summed form of ``tfbench.models.dcn``.
+
+Streams for the Twin Focus loss:
+  simple  z_s = w_s^T CrossNetV2(x_0) + b_s   (x_{l+1} = x_0 ⊙ (W_l x_l + b_l) + x_l, own head)
+  complex z_c = MLP(``mlp_c``)(x_0) → 1
+  logit   = z_s + z_c
+
+FuxiCTR's DCNv2 "parallel" structure concatenates the two streams before one output layer
+(and offers stacked and low-rank mixture variants); we keep the two heads separate so that the
+Twin Focus loss has z_s and z_c (see ``tfbench.models.dcn``). Only the full-rank cross layer
+(FuxiCTR's CrossNetV2, use_low_rank_mixture=False) is implemented.
+"""
+
+from __future__ import annotations
+
+from tfbench.models.dcn import DCN
+
+
+class DCNv2(DCN):
+    cross_version = 2
