@@ -18,9 +18,13 @@ import yaml
 
 from tfbench.errors import ConfigError
 from tfbench.losses import LOSSES
-from tfbench.models import CROSS_MODELS, DFM_CHOICES, IGNORES_MLP_S, MODELS, SSEM_CHOICES
+from tfbench.models import (
+    BRIDGE_CHOICES, DFM_CHOICES, IGNORES_MLP_C, IGNORES_MLP_S, MODEL_SETTINGS, MODELS, SSEM_CHOICES,
+)
 
 MONITORS = ("AUC", "gAUC", "AUC+gAUC", "logloss")
+# Settings that are lists of layer widths ('400,400' on the command line, a list in YAML and JSON).
+UNIT_LISTS = ("mlp_s", "mlp_c", "cin_layers", "afn_hidden_units")
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,16 @@ class RunConfig:
     dropout: float = 0.2
     batch_norm: bool = True
     vf_tau: float = 0.8
-    num_cross_layers: int = 3           # dcn, dcnv2
+    num_cross_layers: int = 3           # dcn, dcnv2, edcn
+    cin_layers: tuple[int, ...] = (16, 16)  # xdeepfm: feature maps per CIN layer
+    attention_layers: int = 2           # autoint+: interacting layers
+    num_heads: int = 2                  # autoint+: attention heads per layer
+    attention_dim: int = 40             # autoint+: width of an interacting layer (all heads)
+    attention_scale: bool = False       # autoint+: divide scores by sqrt(head size)
+    afn_log_neurons: int = 1200         # afn+: logarithmic neurons
+    afn_hidden_units: tuple[int, ...] = (400, 400, 400)  # afn+: the MLP after the log layer
+    edcn_bridge: str = "hadamard_product"  # edcn: bridge module
+    edcn_tau: float = 1.0               # edcn: temperature of the regulation gates
     # loss ("" = the model's default: tf for tf4ctr, logloss otherwise)
     loss: str = ""
     alpha: float = 0.25
@@ -88,7 +101,8 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["mlp_s"], d["mlp_c"] = list(self.mlp_s), list(self.mlp_c)
+        for name in UNIT_LISTS:
+            d[name] = list(getattr(self, name))
         return d
 
     def effective_dict(self) -> dict[str, Any]:
@@ -101,10 +115,13 @@ class RunConfig:
                 d.pop(k)
         elif self.dfm != "VF":
             d.pop("vf_tau")
-        if self.model not in CROSS_MODELS:
-            d.pop("num_cross_layers")
+        for name, models in MODEL_SETTINGS.items():
+            if self.model not in models:
+                d.pop(name)
         if self.model in IGNORES_MLP_S:
             d.pop("mlp_s")
+        if self.model in IGNORES_MLP_C:
+            d.pop("mlp_c")
         if d["loss"] != "tf":
             for k in ("alpha", "c", "gamma"):
                 d.pop(k)
@@ -126,8 +143,7 @@ class RunConfig:
         )
         if self.model == "tf4ctr":
             hp.update(ssem=self.ssem, dfm=self.dfm, vf_tau=self.vf_tau)
-        if self.model in CROSS_MODELS:
-            hp.update(num_cross_layers=self.num_cross_layers)
+        hp.update({name: getattr(self, name) for name, models in MODEL_SETTINGS.items() if self.model in models})
         return hp
 
     def loss_hyperparameters(self) -> dict[str, Any]:
@@ -164,8 +180,13 @@ class RunConfig:
             bad("focal_alpha", f"must be in [0, 1], or -1 for no class weighting, got {self.focal_alpha}")
         if not self.rce_beta >= 0.0:
             bad("rce_beta", f"must be >= 0, got {self.rce_beta}")
-        if self.num_cross_layers < 1:
-            bad("num_cross_layers", f"must be >= 1, got {self.num_cross_layers}")
+        for name in ("num_cross_layers", "attention_layers", "num_heads", "attention_dim", "afn_log_neurons"):
+            if getattr(self, name) < 1:
+                bad(name, f"must be >= 1, got {getattr(self, name)}")
+        if self.attention_dim % self.num_heads:
+            bad("attention_dim", f"must be a multiple of num_heads ({self.num_heads}), got {self.attention_dim}")
+        if self.edcn_bridge not in BRIDGE_CHOICES:
+            bad("edcn_bridge", f"is '{self.edcn_bridge}', must be one of {', '.join(BRIDGE_CHOICES)}")
         if not 0.0 <= self.dropout < 1.0:
             bad("dropout", f"must be in [0, 1), got {self.dropout}")
         if self.embedding_dim < 2:
@@ -173,7 +194,7 @@ class RunConfig:
         for name in ("min_count", "synthetic_rows", "epochs", "batch_size", "patience"):
             if getattr(self, name) < 1:
                 bad(name, f"must be >= 1, got {getattr(self, name)}")
-        for name in ("learning_rate", "vf_tau", "clip_norm"):
+        for name in ("learning_rate", "vf_tau", "clip_norm", "edcn_tau"):
             if not getattr(self, name) > 0:
                 bad(name, f"must be > 0, got {getattr(self, name)}")
         for name in ("embedding_regularizer", "net_regularizer", "min_lr"):
@@ -181,7 +202,7 @@ class RunConfig:
                 bad(name, f"must be >= 0, got {getattr(self, name)}")
         if not 0.0 < self.lr_decay <= 1.0:
             bad("lr_decay", f"must be in (0, 1], got {self.lr_decay}")
-        for name in ("mlp_s", "mlp_c"):
+        for name in UNIT_LISTS:
             units = getattr(self, name)
             if not units or any(u < 1 for u in units):
                 bad(name, f"must be a non-empty list of positive layer widths, got {list(units)}")
@@ -190,7 +211,7 @@ class RunConfig:
 def _coerce(name: str, value: Any, typ: Any, source: str) -> Any:
     where = f"--{name.replace('_', '-')}" if source == "option" else f"{source}: '{name}'"
     try:
-        if name in ("mlp_s", "mlp_c"):
+        if name in UNIT_LISTS:
             return parse_units(value)
         if typ in ("bool", bool):
             if isinstance(value, str):

@@ -7,15 +7,20 @@ from typing import Callable, Sequence
 from torch import nn
 
 from tfbench.errors import ConfigError
+from tfbench.models.afn import AFNPlus
+from tfbench.models.autoint import AutoIntPlus
 from tfbench.models.dcn import DCN
 from tfbench.models.dcnv2 import DCNv2
 from tfbench.models.deepfm import DeepFM
 from tfbench.models.dnn import DNN
 from tfbench.models.dualmlp import DualMLP
+from tfbench.models.edcn import EDCN
+from tfbench.models.interactions import BRIDGE_CHOICES
 from tfbench.models.layers import FieldEmbedding
 from tfbench.models.output import ModelOutput
 from tfbench.models.tf4ctr import DFM_CHOICES, SSEM_CHOICES, TF4CTR
 from tfbench.models.widedeep import WideDeep
+from tfbench.models.xdeepfm import XDeepFM
 
 # name -> (one-line description, builder(vocab_sizes, num_numeric, **model hyperparameters))
 MODELS: dict[str, tuple[str, Callable[..., nn.Module]]] = {
@@ -47,12 +52,44 @@ MODELS: dict[str, tuple[str, Callable[..., nn.Module]]] = {
         "DCNv2 (full-rank), parallel: simple = cross network v2 + linear head, complex = DNN (--mlp-c); logits summed",
         lambda vocab, num, **hp: DCNv2(vocab, num, **hp),
     ),
+    "xdeepfm": (
+        "xDeepFM: simple = first-order term + CIN (--cin-layers) + linear head, complex = DNN (--mlp-c); logits summed",
+        lambda vocab, num, **hp: XDeepFM(vocab, num, **hp),
+    ),
+    "autoint+": (
+        "AutoInt+: simple = multi-head self-attention layers (--attention-*) + linear head, complex = DNN (--mlp-c); logits summed",
+        lambda vocab, num, **hp: AutoIntPlus(vocab, num, **hp),
+    ),
+    "afn+": (
+        "AFN+: simple = logarithmic neurons (--afn-log-neurons) + MLP (--afn-hidden-units), complex = DNN (--mlp-c) on its own embedding; logits summed",
+        lambda vocab, num, **hp: AFNPlus(vocab, num, **hp),
+    ),
+    "edcn": (
+        "EDCN: cross & deep streams (--num-cross-layers) with bridge (--edcn-bridge) and regulation (--edcn-tau) modules; simple = cross head, complex = deep head; logits summed",
+        lambda vocab, num, **hp: EDCN(vocab, num, **hp),
+    ),
 }
 
 # Models built from cross layers (they read ``num_cross_layers``).
-CROSS_MODELS = ("dcn", "dcnv2")
+CROSS_MODELS = ("dcn", "dcnv2", "edcn")
+# Model-specific settings -> the models that read them; every other model ignores the setting
+# (it is left out of their hyperparameters and run keys).
+MODEL_SETTINGS: dict[str, tuple[str, ...]] = {
+    "num_cross_layers": CROSS_MODELS,
+    "cin_layers": ("xdeepfm",),
+    "attention_layers": ("autoint+",),
+    "num_heads": ("autoint+",),
+    "attention_dim": ("autoint+",),
+    "attention_scale": ("autoint+",),
+    "afn_log_neurons": ("afn+",),
+    "afn_hidden_units": ("afn+",),
+    "edcn_bridge": ("edcn",),
+    "edcn_tau": ("edcn",),
+}
 # Models whose only MLP is ``mlp_c``: ``mlp_s`` cannot change their result.
-IGNORES_MLP_S = ("dnn", "widedeep", "deepfm", "dcn", "dcnv2")
+IGNORES_MLP_S = ("dnn", "widedeep", "deepfm", "dcn", "dcnv2", "xdeepfm", "autoint+", "afn+", "edcn")
+# Models without an ``mlp_c`` DNN (EDCN's deep layers are F·D wide): ``mlp_c`` cannot change their result.
+IGNORES_MLP_C = ("edcn",)
 
 
 def build_model(name: str, vocab_sizes: Sequence[int], num_numeric: int, **hyper) -> nn.Module:
@@ -71,7 +108,8 @@ def count_parameters(model: nn.Module) -> int:
 
 
 __all__ = [
-    "MODELS", "CROSS_MODELS", "IGNORES_MLP_S", "ModelOutput", "TF4CTR", "DualMLP", "DNN", "WideDeep",
-    "DeepFM", "DCN", "DCNv2", "SSEM_CHOICES", "DFM_CHOICES",
+    "MODELS", "CROSS_MODELS", "MODEL_SETTINGS", "IGNORES_MLP_S", "IGNORES_MLP_C", "ModelOutput", "TF4CTR",
+    "DualMLP", "DNN", "WideDeep", "DeepFM", "DCN", "DCNv2", "XDeepFM", "AutoIntPlus", "AFNPlus", "EDCN",
+    "SSEM_CHOICES", "DFM_CHOICES", "BRIDGE_CHOICES",
     "build_model", "embedding_modules", "count_parameters",
 ]

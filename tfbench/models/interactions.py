@@ -1,5 +1,7 @@
 """Explicit feature-interaction layers of the baseline zoo: the first-order (linear) term, the
-FM second-order term, and the DCN / DCNv2 cross layers.
+FM second-order term, the DCN / DCNv2 cross layers, xDeepFM's compressed interaction network,
+AutoInt's interacting (multi-head self-attention) layer, AFN's logarithmic transformation layer
+and EDCN's bridge and regulation modules.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from tfbench.models.layers import FieldEmbedding
+from tfbench.models.layers import Dropout, FieldEmbedding, linear
 
 
 class FirstOrder(nn.Module):
@@ -17,16 +19,18 @@ class FirstOrder(nn.Module):
 
     One scalar weight per feature value, held in a ``FieldEmbedding`` of dimension 1 (so it is
     initialised N(0, 1e-4) and falls under the embedding regulariser, like FuxiCTR's
-    LogisticRegression layer), and a global bias initialised to 0.
+    LogisticRegression layer), and a global bias initialised to 0 (``bias=False`` drops it, for
+    models whose other head already has one, like FuxiCTR's xDeepFM).
     """
 
-    def __init__(self, vocab_sizes: Sequence[int], num_numeric: int = 0):
+    def __init__(self, vocab_sizes: Sequence[int], num_numeric: int = 0, bias: bool = True):
         super().__init__()
         self.weights = FieldEmbedding(vocab_sizes, 1, num_numeric)
-        self.bias = nn.Parameter(torch.zeros(1))
+        self.bias = nn.Parameter(torch.zeros(1)) if bias else None
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None) -> torch.Tensor:
-        return self.weights(x_cat, x_num).sum(dim=(1, 2)) + self.bias
+        out = self.weights(x_cat, x_num).sum(dim=(1, 2))
+        return out if self.bias is None else out + self.bias
 
 
 def fm_second_order(emb: torch.Tensor) -> torch.Tensor:
@@ -41,16 +45,19 @@ class CrossLayer(nn.Module):
     """One DCN cross layer (Wang et al. 2017): x_{l+1} = x_0 · (x_l^T w) + b + x_l.
 
     w ∈ R^D (Xavier-normal, as a 1-output linear map without bias), b ∈ R^D (zeros).
+    ``residual=False`` drops the + x_l (FuxiCTR's CrossInteraction, which its EDCN stacks).
     """
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, residual: bool = True):
         super().__init__()
         self.weight = nn.Linear(dim, 1, bias=False)
         self.bias = nn.Parameter(torch.zeros(dim))
+        self.residual = residual
         nn.init.xavier_normal_(self.weight.weight)
 
     def forward(self, x0: torch.Tensor, xl: torch.Tensor) -> torch.Tensor:
-        return x0 * self.weight(xl) + self.bias + xl
+        out = x0 * self.weight(xl) + self.bias
+        return out + xl if self.residual else out
 
 
 class CrossLayerV2(nn.Module):
@@ -85,3 +92,196 @@ class CrossNetwork(nn.Module):
         for layer in self.layers:
             x = layer(x0, x)
         return x
+
+
+class CompressedInteractionNetwork(nn.Module):
+    """xDeepFM's CIN (Lian et al. 2018) on field embeddings X^0 ∈ R^{m×D} → [B, Σ_k H_k].
+
+    Layer k computes H_k feature maps from the outer products of the previous layer's maps and
+    the input fields, taken per embedding dimension d, and compresses them with W^{k,h}:
+
+        X^k_{h,d} = Σ_{i<H_{k-1}} Σ_{j<m} W^{k,h}_{i,j} · X^{k-1}_{i,d} · X^0_{j,d}  (+ b^k_h)
+
+    (the paper's eq. 6; FuxiCTR's 1×1 Conv1d adds the bias b^k_h). ``layers[k].weight`` is
+    W^k reshaped to [H_k, H_{k-1}·m] with (i, j) flattened as i·m + j. Each layer's maps are
+    sum-pooled over d and the pools of all layers concatenated (the paper's p^k; every layer
+    feeds both the output and the next layer, FuxiCTR's form without the paper's optional
+    split-half). Identity activation, as in the paper and FuxiCTR.
+    """
+
+    def __init__(self, num_fields: int, layer_sizes: Sequence[int]):
+        super().__init__()
+        if not layer_sizes or any(h < 1 for h in layer_sizes):
+            raise ValueError(f"a CIN needs at least one layer of positive size, got {list(layer_sizes)}")
+        self.num_fields = num_fields
+        sizes = [num_fields, *layer_sizes]
+        # A 1×1 convolution over the H_{k-1}·m outer-product channels is a linear map per d.
+        self.layers = nn.ModuleList([linear(sizes[k] * num_fields, sizes[k + 1]) for k in range(len(layer_sizes))])
+        self.output_dim = sum(layer_sizes)
+
+    def forward(self, x0: torch.Tensor) -> torch.Tensor:
+        b, m, d = x0.shape
+        xk = x0
+        pooled = []
+        for layer in self.layers:
+            z = (xk.unsqueeze(2) * x0.unsqueeze(1)).reshape(b, -1, d)  # [B, H_{k-1}·m, D]
+            xk = torch.matmul(layer.weight, z) + layer.bias.unsqueeze(-1)  # [B, H_k, D]
+            pooled.append(xk.sum(dim=-1))
+        return torch.cat(pooled, dim=1)
+
+
+class InteractingLayer(nn.Module):
+    """One AutoInt interacting layer (Song et al. 2019): multi-head self-attention over fields.
+
+    For each head h (head size A/H), with e_m the m-th field's input row:
+        q_m = W_Q^h e_m,  k_m = W_K^h e_m,  v_m = W_V^h e_m       (no biases)
+        a_{m,k} = softmax_k(<q_m, k_k> [/ sqrt(A/H) if ``scale``])
+        ẽ^h_m = Σ_k a_{m,k} v_k
+    and the output is ReLU([ẽ^1_m ‖ … ‖ ẽ^H_m] + W_res e_m), W_res only where the input width
+    differs from A (identity otherwise), as FuxiCTR's MultiHeadSelfAttention does; the paper
+    always projects. ``dropout`` acts on the attention weights (FuxiCTR's net_dropout); FuxiCTR's
+    default is unscaled scores (use_scale=False) and no layer norm.
+    """
+
+    def __init__(self, input_dim: int, attention_dim: int, num_heads: int, dropout: float = 0.0,
+                 scale: bool = False):
+        super().__init__()
+        if num_heads < 1 or attention_dim % num_heads:
+            raise ValueError(f"attention_dim={attention_dim} is not divisible by num_heads={num_heads}")
+        self.num_heads = num_heads
+        self.head_dim = attention_dim // num_heads
+        self.scale = scale
+        self.query = nn.Linear(input_dim, attention_dim, bias=False)
+        self.key = nn.Linear(input_dim, attention_dim, bias=False)
+        self.value = nn.Linear(input_dim, attention_dim, bias=False)
+        self.residual = nn.Linear(input_dim, attention_dim, bias=False) if input_dim != attention_dim else None
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_normal_(m.weight)
+        self.dropout = Dropout(dropout)
+        self.output_dim = attention_dim
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        b, f, _ = x.shape
+        return x.view(b, f, self.num_heads, self.head_dim).transpose(1, 2)  # [B, H, F, A/H]
+
+    def attention(self, x: torch.Tensor) -> torch.Tensor:
+        """The attention weights a ([B, H, F, F]; rows sum to 1), before dropout."""
+        q, k = self._heads(self.query(x)), self._heads(self.key(x))
+        scores = torch.matmul(q, k.transpose(-1, -2))
+        if self.scale:
+            scores = scores / self.head_dim**0.5
+        return scores.softmax(dim=-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, f, _ = x.shape
+        attn = self.dropout(self.attention(x))
+        out = torch.matmul(attn, self._heads(self.value(x)))  # [B, H, F, A/H]
+        out = out.transpose(1, 2).reshape(b, f, -1)
+        res = x if self.residual is None else self.residual(x)
+        return torch.relu(out + res)
+
+
+class LogarithmicTransform(nn.Module):
+    """AFN's logarithmic transformation layer (Cheng et al. 2020) on embeddings [B, F, D] → [B, L·D].
+
+    Logarithmic neuron l raises the fields to learned powers, per embedding dimension d:
+        y_{l,d} = exp(Σ_f w_{l,f} · ln|e_{f,d}|) = Π_f |e_{f,d}|^{w_{l,f}}
+    |e| is clamped to at least ``min_abs`` first (1e-5, FuxiCTR's choice; the paper suggests 1e-7).
+    With ``batch_norm`` (FuxiCTR's AFN always has it) a BatchNorm over fields normalises ln|e|
+    before the weights and a BatchNorm over neurons normalises y after the exp. W ∈ R^{L×F} is
+    Xavier-normal, without bias.
+    """
+
+    def __init__(self, num_fields: int, num_neurons: int, batch_norm: bool = True, min_abs: float = 1e-5):
+        super().__init__()
+        self.weight = nn.Linear(num_fields, num_neurons, bias=False)
+        nn.init.xavier_normal_(self.weight.weight)
+        self.min_abs = min_abs
+        self.log_bn = nn.BatchNorm1d(num_fields) if batch_norm else None
+        self.exp_bn = nn.BatchNorm1d(num_neurons) if batch_norm else None
+        self.num_neurons = num_neurons
+
+    def forward(self, emb: torch.Tensor) -> torch.Tensor:
+        log_emb = torch.log(emb.abs().clamp_min(self.min_abs))  # [B, F, D]
+        if self.log_bn is not None:
+            log_emb = self.log_bn(log_emb)
+        y = torch.exp(self.weight(log_emb.transpose(1, 2)).transpose(1, 2))  # [B, L, D]
+        if self.exp_bn is not None:
+            y = self.exp_bn(y)
+        return y.flatten(1)
+
+
+BRIDGE_CHOICES = ("hadamard_product", "pointwise_addition", "concatenation", "attention_pooling")
+
+
+class BridgeModule(nn.Module):
+    """EDCN's bridge (Chen et al. 2021) fusing the cross and deep hidden vectors x, h ∈ R^d:
+
+        hadamard_product    f = x ⊙ h
+        pointwise_addition  f = x + h
+        concatenation       f = ReLU(W [x ‖ h] + b)
+        attention_pooling   f = a_x ⊙ x + a_h ⊙ h,  a_· = softmax(W2_· ReLU(W1_· · + b1_·))
+
+    Attention pooling has one attention network per stream, as in the paper (FuxiCTR's version
+    creates two but applies the first to both streams).
+    """
+
+    def __init__(self, dim: int, kind: str = "hadamard_product"):
+        super().__init__()
+        if kind not in BRIDGE_CHOICES:
+            raise ValueError(f"unknown bridge '{kind}': one of {', '.join(BRIDGE_CHOICES)}")
+        self.kind = kind
+        if kind == "concatenation":
+            self.concat = nn.Sequential(linear(2 * dim, dim), nn.ReLU())
+        elif kind == "attention_pooling":
+            def attention() -> nn.Sequential:
+                out = nn.Linear(dim, dim, bias=False)
+                nn.init.xavier_normal_(out.weight)
+                return nn.Sequential(linear(dim, dim), nn.ReLU(), out, nn.Softmax(dim=-1))
+
+            self.attn_cross, self.attn_deep = attention(), attention()
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        if self.kind == "hadamard_product":
+            return x * h
+        if self.kind == "pointwise_addition":
+            return x + h
+        if self.kind == "concatenation":
+            return self.concat(torch.cat([x, h], dim=-1))
+        return self.attn_cross(x) * x + self.attn_deep(h) * h
+
+    def extra_repr(self) -> str:
+        return self.kind
+
+
+class RegulationModule(nn.Module):
+    """EDCN's regulation module: field-wise gates splitting one input [B, F·D] into a cross-stream
+    and a deep-stream input.
+
+        g^s = softmax_f(w^s / τ) ∈ R^F  (s ∈ {cross, deep}),  out^s_{f,d} = g^s_f · x_{f,d}
+
+    w^s start at 1 (uniform gates 1/F, as in FuxiCTR); with ``batch_norm`` each output then goes
+    through its own BatchNorm (FuxiCTR's use_bn = the model's batch_norm).
+    """
+
+    def __init__(self, num_fields: int, dim: int, tau: float = 1.0, batch_norm: bool = False):
+        super().__init__()
+        if not tau > 0:
+            raise ValueError(f"the regulation temperature must be > 0, got {tau}")
+        self.dim, self.tau = dim, tau
+        self.cross_logits = nn.Parameter(torch.ones(num_fields))
+        self.deep_logits = nn.Parameter(torch.ones(num_fields))
+        self.bn_cross = nn.BatchNorm1d(num_fields * dim) if batch_norm else None
+        self.bn_deep = nn.BatchNorm1d(num_fields * dim) if batch_norm else None
+
+    def gates(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(g^cross, g^deep), each [F], summing to 1."""
+        return (self.cross_logits / self.tau).softmax(-1), (self.deep_logits / self.tau).softmax(-1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        g_cross, g_deep = (g.repeat_interleave(self.dim) for g in self.gates())
+        out_cross, out_deep = x * g_cross, x * g_deep
+        if self.bn_cross is not None:
+            out_cross, out_deep = self.bn_cross(out_cross), self.bn_deep(out_deep)
+        return out_cross, out_deep

@@ -1,0 +1,66 @@
+"""AutoInt+ (Song et al. 2019): AutoInt's stack of interacting (multi-head self-attention)
+layers over the field embeddings, plus a DNN, on one shared embedding, their logits summed
+(FuxiCTR's AutoInt with a DNN and without the wide term).
+
+Streams for the Twin Focus loss:
+  simple  z_s = w^T flatten(Attn_L(… Attn_1(E))) + b   (``attention_layers`` interacting layers of
+              width ``attention_dim`` with ``num_heads`` heads, own linear head)
+  complex z_c = MLP(``mlp_c``)(flattened embedding) → 1
+  logit   = z_s + z_c
+
+Each interacting layer is ``tfbench.models.interactions.InteractingLayer``: residual connection
+(projected by W_res only where the widths differ, i.e. in the first layer when
+embedding_dim ≠ attention_dim), ReLU after the residual sum, dropout on the attention weights,
+unscaled dot products unless ``attention_scale`` (FuxiCTR's use_scale=False). Defaults: 2 layers
+(FuxiCTR's code default), 2 heads and width 40 (FuxiCTR's AutoInt config template).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from tfbench.models.interactions import InteractingLayer
+from tfbench.models.layers import MLP, FieldEmbedding, linear
+from tfbench.models.output import ModelOutput
+
+
+class AutoIntPlus(nn.Module):
+    def __init__(
+        self,
+        vocab_sizes: Sequence[int],
+        num_numeric: int = 0,
+        embedding_dim: int = 16,
+        mlp_c: Sequence[int] = (400, 400, 400),
+        dropout: float = 0.0,
+        batch_norm: bool = False,
+        attention_layers: int = 2,
+        num_heads: int = 2,
+        attention_dim: int = 40,
+        attention_scale: bool = False,
+        **_unused,
+    ):
+        super().__init__()
+        if attention_layers < 1:
+            raise ValueError(f"AutoInt needs at least one interacting layer, got {attention_layers}")
+        self.embedding = FieldEmbedding(vocab_sizes, embedding_dim, num_numeric)
+        f = self.embedding.num_fields
+        self.attention = nn.Sequential(*[
+            InteractingLayer(embedding_dim if i == 0 else attention_dim, attention_dim, num_heads,
+                             dropout=dropout, scale=attention_scale)
+            for i in range(attention_layers)
+        ])
+        self.attention_head = linear(f * attention_dim, 1)
+        self.dnn = MLP(f * embedding_dim, mlp_c, output_dim=1, dropout=dropout, batch_norm=batch_norm)
+
+    @property
+    def embeddings(self) -> list[FieldEmbedding]:
+        return [self.embedding]
+
+    def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None) -> ModelOutput:
+        emb = self.embedding(x_cat, x_num)
+        z_s = self.attention_head(self.attention(emb).flatten(1)).squeeze(-1)
+        z_c = self.dnn(emb.flatten(1)).squeeze(-1)
+        return ModelOutput(z_s + z_c, z_s, z_c)
