@@ -20,11 +20,12 @@ from tfbench.errors import ConfigError
 from tfbench.losses import LOSSES
 from tfbench.models import (
     BRIDGE_CHOICES, DFM_CHOICES, IGNORES_MLP_C, IGNORES_MLP_S, MODEL_SETTINGS, MODELS, SSEM_CHOICES,
+    TF4CTR_PLUGIN_MODELS,
 )
 
 MONITORS = ("AUC", "gAUC", "AUC+gAUC", "logloss")
 # Settings that are lists of layer widths ('400,400' on the command line, a list in YAML and JSON).
-UNIT_LISTS = ("mlp_s", "mlp_c", "cin_layers", "afn_hidden_units")
+UNIT_LISTS = ("mlp_s", "mlp_c", "cin_layers", "afn_hidden_units", "euler_orders")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ class RunConfig:
     dropout: float = 0.2
     batch_norm: bool = True
     vf_tau: float = 0.8
+    # deepfm, widedeep, xdeepfm: TF4CTR plug-in (Table VIII): SSEM (ssem) at the bottom, DFM (dfm) on top,
+    # explicit part = simple encoder, DNN = complex encoder; the loss defaults to tf
+    tf4ctr: bool = False
     num_cross_layers: int = 3           # dcn, dcnv2, edcn
     cin_layers: tuple[int, ...] = (16, 16)  # xdeepfm: feature maps per CIN layer
     attention_layers: int = 2           # autoint+: interacting layers
@@ -54,7 +58,15 @@ class RunConfig:
     afn_hidden_units: tuple[int, ...] = (400, 400, 400)  # afn+: the MLP after the log layer
     edcn_bridge: str = "hadamard_product"  # edcn: bridge module
     edcn_tau: float = 1.0               # edcn: temperature of the regulation gates
-    # loss ("" = the model's default: tf for tf4ctr, logloss otherwise)
+    euler_orders: tuple[int, ...] = (52,)  # eulernet: order vectors per Euler layer (FuxiCTR's Frappe config)
+    cl_weight: float = 1.0              # cl4ctr: α, weight of the contrastive loss
+    alignment_weight: float = 0.01      # cl4ctr: β, weight of feature alignment
+    uniformity_weight: float = 0.01     # cl4ctr: γ, weight of field uniformity
+    dlf_layers: int = 3                 # dlf: DLF layers
+    dlf_tokens: int = 32                # dlf: tokens of each block (linear-compress, FM, first-order-aware)
+    dlf_rank: int = 24                  # dlf: rank of the FM blocks' inner-product compression
+    dlf_hidden: int = 512               # dlf: hidden units of the FM blocks' MLPs
+    # loss ("" = the model's default: tf for tf4ctr and --tf4ctr runs, logloss otherwise)
     loss: str = ""
     alpha: float = 0.25
     c: float = 0.8
@@ -97,7 +109,12 @@ class RunConfig:
 
     @property
     def resolved_loss(self) -> str:
-        return self.loss or ("tf" if self.model == "tf4ctr" else "logloss")
+        return self.loss or ("tf" if self.uses_tf4ctr_modules else "logloss")
+
+    @property
+    def uses_tf4ctr_modules(self) -> bool:
+        """TF4CTR itself, or a baseline with the TF4CTR plug-in (SSEM + DFM)."""
+        return self.model == "tf4ctr" or self.tf4ctr
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -110,11 +127,13 @@ class RunConfig:
         so that e.g. a DualMLP run does not get a new key when --ssem changes."""
         d = self.to_dict()
         d["loss"] = self.resolved_loss
-        if self.model != "tf4ctr":
+        if not self.uses_tf4ctr_modules:
             for k in ("ssem", "dfm", "vf_tau"):
                 d.pop(k)
         elif self.dfm != "VF":
             d.pop("vf_tau")
+        if not self.tf4ctr:
+            d.pop("tf4ctr")  # keeps the keys of plain runs independent of this flag's existence
         for name, models in MODEL_SETTINGS.items():
             if self.model not in models:
                 d.pop(name)
@@ -143,6 +162,8 @@ class RunConfig:
         )
         if self.model == "tf4ctr":
             hp.update(ssem=self.ssem, dfm=self.dfm, vf_tau=self.vf_tau)
+        elif self.tf4ctr:
+            hp.update(tf4ctr=True, ssem=self.ssem, dfm=self.dfm, vf_tau=self.vf_tau)
         hp.update({name: getattr(self, name) for name, models in MODEL_SETTINGS.items() if self.model in models})
         return hp
 
@@ -160,6 +181,8 @@ class RunConfig:
 
         if self.model not in MODELS:
             bad("model", f"is '{self.model}', not a known model ({', '.join(sorted(MODELS))})")
+        if self.tf4ctr and self.model not in TF4CTR_PLUGIN_MODELS:
+            bad("tf4ctr", f"works only with the models {', '.join(TF4CTR_PLUGIN_MODELS)}, not '{self.model}'")
         if self.loss and self.loss not in LOSSES:
             bad("loss", f"is '{self.loss}', not a known loss ({', '.join(sorted(LOSSES))})")
         if self.ssem not in SSEM_CHOICES:
@@ -180,7 +203,8 @@ class RunConfig:
             bad("focal_alpha", f"must be in [0, 1], or -1 for no class weighting, got {self.focal_alpha}")
         if not self.rce_beta >= 0.0:
             bad("rce_beta", f"must be >= 0, got {self.rce_beta}")
-        for name in ("num_cross_layers", "attention_layers", "num_heads", "attention_dim", "afn_log_neurons"):
+        for name in ("num_cross_layers", "attention_layers", "num_heads", "attention_dim", "afn_log_neurons",
+                     "dlf_layers", "dlf_tokens", "dlf_rank", "dlf_hidden"):
             if getattr(self, name) < 1:
                 bad(name, f"must be >= 1, got {getattr(self, name)}")
         if self.attention_dim % self.num_heads:
@@ -197,7 +221,8 @@ class RunConfig:
         for name in ("learning_rate", "vf_tau", "clip_norm", "edcn_tau"):
             if not getattr(self, name) > 0:
                 bad(name, f"must be > 0, got {getattr(self, name)}")
-        for name in ("embedding_regularizer", "net_regularizer", "min_lr"):
+        for name in ("embedding_regularizer", "net_regularizer", "min_lr", "cl_weight", "alignment_weight",
+                     "uniformity_weight"):
             if not getattr(self, name) >= 0:
                 bad(name, f"must be >= 0, got {getattr(self, name)}")
         if not 0.0 < self.lr_decay <= 1.0:

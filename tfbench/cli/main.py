@@ -67,10 +67,11 @@ def train(
     rce_beta: Optional[float] = typer.Option(None, "--rce-beta", help="R-CE β ≥ 0 of the weight p_t^β [default 0.25]"),
     embedding_dim: Optional[int] = typer.Option(None, "--embedding-dim", help="Embedding dimension [default 16]"),
     mlp_s: Optional[str] = typer.Option(None, "--mlp-s", help="Simple encoder hidden units of tf4ctr/dualmlp, e.g. 400,400 [default 400]"),
-    mlp_c: Optional[str] = typer.Option(None, "--mlp-c", help="Complex encoder hidden units; the main DNN of dnn/widedeep/deepfm/dcn/dcnv2/xdeepfm/autoint+/afn+ (edcn has none) [default 400,400,400]"),
+    mlp_c: Optional[str] = typer.Option(None, "--mlp-c", help="Complex encoder hidden units; the main DNN of dnn/widedeep/deepfm/dcn/dcnv2/xdeepfm/autoint+/afn+/cl4ctr, the head of dlf (edcn and eulernet have none) [default 400,400,400]"),
     dropout: Optional[float] = typer.Option(None, "--dropout", help="Dropout in every MLP [default 0.2]"),
     batch_norm: Optional[bool] = typer.Option(None, "--batch-norm/--no-batch-norm", help="Batch-norm in every MLP [default on]"),
     vf_tau: Optional[float] = typer.Option(None, "--vf-tau", help="Gumbel-softmax temperature of VF [default 0.8]"),
+    tf4ctr: Optional[bool] = typer.Option(None, "--tf4ctr/--no-tf4ctr", help="deepfm, widedeep, xdeepfm: plug in TF4CTR (Table VIII): --ssem at the bottom, --dfm on top, explicit part = simple encoder, DNN = complex encoder; loss defaults to tf [default off]"),
     num_cross_layers: Optional[int] = typer.Option(None, "--num-cross-layers", help="Cross layers of dcn/dcnv2; cross and deep layers of edcn [default 3]"),
     cin_layers: Optional[str] = typer.Option(None, "--cin-layers", help="xdeepfm: feature maps of each CIN layer, e.g. 16,16 [default 16,16]"),
     attention_layers: Optional[int] = typer.Option(None, "--attention-layers", help="autoint+: interacting (self-attention) layers [default 2]"),
@@ -81,6 +82,14 @@ def train(
     afn_hidden_units: Optional[str] = typer.Option(None, "--afn-hidden-units", help="afn+: hidden units of the MLP after the logarithmic layer [default 400,400,400]"),
     edcn_bridge: Optional[str] = typer.Option(None, "--edcn-bridge", help="edcn: bridge module: hadamard_product, pointwise_addition, concatenation, attention_pooling [default hadamard_product]"),
     edcn_tau: Optional[float] = typer.Option(None, "--edcn-tau", help="edcn: temperature τ > 0 of the regulation gates [default 1]"),
+    euler_orders: Optional[str] = typer.Option(None, "--euler-orders", help="eulernet: order vectors of each Euler interaction layer, e.g. 52 or 30,30 [default 52]"),
+    cl_weight: Optional[float] = typer.Option(None, "--cl-weight", help="cl4ctr: weight α ≥ 0 of the contrastive loss [default 1]"),
+    alignment_weight: Optional[float] = typer.Option(None, "--alignment-weight", help="cl4ctr: weight β ≥ 0 of feature alignment [default 0.01]"),
+    uniformity_weight: Optional[float] = typer.Option(None, "--uniformity-weight", help="cl4ctr: weight γ ≥ 0 of field uniformity [default 0.01]"),
+    dlf_layers: Optional[int] = typer.Option(None, "--dlf-layers", help="dlf: DLF layers [default 3]"),
+    dlf_tokens: Optional[int] = typer.Option(None, "--dlf-tokens", help="dlf: output tokens of each block (linear-compress, FM, first-order-aware) [default 32]"),
+    dlf_rank: Optional[int] = typer.Option(None, "--dlf-rank", help="dlf: rank of the FM blocks' inner-product compression [default 24]"),
+    dlf_hidden: Optional[int] = typer.Option(None, "--dlf-hidden", help="dlf: hidden units of the FM blocks' MLPs [default 512]"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs [default 100]"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size [default 10000]"),
     learning_rate: Optional[float] = typer.Option(None, "--lr", "--learning-rate", help="Adam learning rate [default 1e-3]"),
@@ -112,10 +121,12 @@ def train(
         dataset=str(data) if data is not None else dataset, model=model, ssem=ssem, dfm=dfm, loss=loss,
         alpha=alpha, c=c, gamma=gamma, focal_gamma=focal_gamma, focal_alpha=focal_alpha, rce_beta=rce_beta,
         embedding_dim=embedding_dim, mlp_s=mlp_s, mlp_c=mlp_c, dropout=dropout, batch_norm=batch_norm,
-        vf_tau=vf_tau, num_cross_layers=num_cross_layers, cin_layers=cin_layers,
+        vf_tau=vf_tau, tf4ctr=tf4ctr, num_cross_layers=num_cross_layers, cin_layers=cin_layers,
         attention_layers=attention_layers, num_heads=num_heads, attention_dim=attention_dim,
         attention_scale=attention_scale, afn_log_neurons=afn_log_neurons, afn_hidden_units=afn_hidden_units,
-        edcn_bridge=edcn_bridge, edcn_tau=edcn_tau, epochs=epochs, batch_size=batch_size,
+        edcn_bridge=edcn_bridge, edcn_tau=edcn_tau, euler_orders=euler_orders, cl_weight=cl_weight,
+        alignment_weight=alignment_weight, uniformity_weight=uniformity_weight, dlf_layers=dlf_layers,
+        dlf_tokens=dlf_tokens, dlf_rank=dlf_rank, dlf_hidden=dlf_hidden, epochs=epochs, batch_size=batch_size,
         learning_rate=learning_rate, embedding_regularizer=embedding_regularizer,
         net_regularizer=net_regularizer, clip_norm=clip_norm, patience=patience, monitor=monitor,
         min_count=min_count, split_seed=split_seed, synthetic_rows=synthetic_rows, seed=seed,
@@ -370,7 +381,9 @@ def runs(
     for col in ("id", "key", "study", "dataset", "model", "loss", "seed", "status", "val AUC", "test AUC", "test gAUC", "epochs", "train s", "finished"):
         t.add_column(col, justify="right" if col in ("id", "seed", "val AUC", "test AUC", "test gAUC", "epochs", "train s") else "left")
     for r in rows:
-        variant = r.model + (f" {r.config.get('ssem')}+{r.config.get('dfm')}" if r.model == "tf4ctr" else "")
+        plugged = bool(r.config.get("tf4ctr"))
+        variant = r.model + (" tf4ctr" if plugged else "") + (
+            f" {r.config.get('ssem')}+{r.config.get('dfm')}" if r.model == "tf4ctr" or plugged else "")
         t.add_row(
             str(r.id), r.key[:10], r.study or "", r.dataset, variant, r.loss, str(r.seed), r.status,
             _fmt(r.valid_auc), _fmt(r.test_auc), _fmt(r.test_gauc), str(r.epochs_run or ""),
@@ -439,14 +452,55 @@ def datasets(data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DAT
     console.print(t)
 
 
+# Frappe as our encoder sees it (per-field vocabulary sizes, padding and OOV rows included).
+FRAPPE_VOCAB_SIZES = (942, 4084, 9, 9, 4, 5, 4, 11, 82, 233)
+# The paper's settings (§IV-A) for the parameter table; every other setting is the model's default.
+PAPER_SETTINGS = dict(embedding_dim=16, mlp_c=(400, 400, 400), mlp_s=(400,), batch_norm=True)
+
+
+def parameter_counts(vocab_sizes=FRAPPE_VOCAB_SIZES, num_numeric: int = 0):
+    """[(label, RunConfig, parameters)] for every registered model at ``PAPER_SETTINGS``, then
+    every baseline that takes --tf4ctr with it (SER + WSF); models are built from RunConfig as
+    a run builds them."""
+    from tfbench.config import RunConfig
+    from tfbench.models import MODELS, TF4CTR_PLUGIN_MODELS, build_model, count_parameters
+
+    configs = [(name, RunConfig.from_dict({**PAPER_SETTINGS, "model": name})) for name in sorted(MODELS)]
+    configs += [
+        (f"{name} --tf4ctr", RunConfig.from_dict({**PAPER_SETTINGS, "model": name, "tf4ctr": True, "ssem": "SER", "dfm": "WSF"}))
+        for name in TF4CTR_PLUGIN_MODELS
+    ]
+    out = []
+    for label, cfg in configs:
+        model = build_model(cfg.model, vocab_sizes, num_numeric, **cfg.model_hyperparameters())
+        out.append((label, cfg, count_parameters(model)))
+    return out
+
+
 @app.command()
 @user_errors
-def models():
-    """List the registered models."""
+def models(
+    params: bool = typer.Option(False, "--params", help="Print each model's parameter count at the paper's settings (embedding 16, MLP_c 400,400,400, MLP_s 400, batch norm) on a Frappe-shaped input"),
+):
+    """List the registered models (--params: their parameter counts)."""
     from tfbench.models import MODELS
 
-    for name, (desc, _) in sorted(MODELS.items()):
-        console.print(f"[bold]{name}[/bold]  {desc}", highlight=False)
+    if not params:
+        for name, (desc, _) in sorted(MODELS.items()):
+            console.print(f"[bold]{name}[/bold]  {desc}", highlight=False)
+        return
+    console.print(
+        f"Parameters on a Frappe-shaped input ({len(FRAPPE_VOCAB_SIZES)} fields, {sum(FRAPPE_VOCAB_SIZES):,} "
+        "embedding rows per table incl. padding/OOV) at the paper's settings: embedding 16, MLP_c 400,400,400, "
+        "MLP_s 400, batch norm; each model's defaults otherwise.", highlight=False,
+    )
+    t = Table(show_header=True)
+    for col in ("model", "variant", "parameters"):
+        t.add_column(col, justify="right" if col == "parameters" else "left")
+    for label, cfg, n in parameter_counts():
+        variant = f"{cfg.ssem}+{cfg.dfm}" if cfg.uses_tf4ctr_modules else ""
+        t.add_row(label, variant, str(n))
+    console.print(t)
 
 
 @app.command()

@@ -7,10 +7,11 @@ from tfbench.losses.core import (
     Objective,
     ReweightedCE,
     TwinFocusLoss,
+    add_aux,
     make_objective,
     twin_focus_terms,
 )
 
 __all__ = [
-    "LOSSES", "FocalLoss", "LogLoss", "ReweightedCE", "Objective", "TwinFocusLoss", "make_objective", "twin_focus_terms",
+    "LOSSES", "FocalLoss", "LogLoss", "ReweightedCE", "Objective", "TwinFocusLoss", "add_aux", "make_objective", "twin_focus_terms",
 ]

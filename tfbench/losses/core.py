@@ -40,6 +40,16 @@ def twin_focus_terms(
     return simple, complex_
 
 
+def add_aux(loss: torch.Tensor, out: ModelOutput) -> torch.Tensor:
+    """``loss`` plus the model's own auxiliary loss ``out.aux`` when it has one (training mode only).
+
+    Every objective ends with this, so a model's auxiliary terms (e.g. CL4CTR's) are trained
+    whichever loss is chosen.
+    """
+    aux = getattr(out, "aux", None)
+    return loss if aux is None else loss + aux
+
+
 class Objective(Protocol):
     name: str
 
@@ -53,7 +63,7 @@ class LogLoss:
     name: str = "logloss"
 
     def __call__(self, out: ModelOutput, y: torch.Tensor) -> torch.Tensor:
-        return F.binary_cross_entropy_with_logits(out.logit, y)
+        return add_aux(F.binary_cross_entropy_with_logits(out.logit, y), out)
 
 
 @dataclass(frozen=True)
@@ -75,7 +85,7 @@ class TwinFocusLoss:
         return self.alpha * simple + (1.0 - self.alpha) * complex_
 
     def __call__(self, out: ModelOutput, y: torch.Tensor) -> torch.Tensor:
-        return F.binary_cross_entropy_with_logits(out.logit, y) + self.auxiliary(out, y)
+        return add_aux(F.binary_cross_entropy_with_logits(out.logit, y) + self.auxiliary(out, y), out)
 
 
 @dataclass(frozen=True)
@@ -106,7 +116,7 @@ class FocalLoss:
         loss = -(one_minus_pt**self.gamma) * log_pt
         if self.alpha is not None:
             loss = loss * (self.alpha * y + (1.0 - self.alpha) * (1.0 - y))
-        return loss.mean()
+        return add_aux(loss.mean(), out)
 
 
 @dataclass(frozen=True)
@@ -139,7 +149,7 @@ class ReweightedCE:
         weight = (self.beta * log_pt.detach()).exp()  # p_t^β, computed in log space
         if self.positives_only:
             weight = torch.where(y > 0.5, weight, torch.ones_like(weight))
-        return -(weight * log_pt).mean()
+        return add_aux(-(weight * log_pt).mean(), out)
 
 
 def validate_twin_focus(alpha: float, c: float, gamma: float) -> None:

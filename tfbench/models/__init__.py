@@ -9,16 +9,20 @@ from torch import nn
 from tfbench.errors import ConfigError
 from tfbench.models.afn import AFNPlus
 from tfbench.models.autoint import AutoIntPlus
+from tfbench.models.cl4ctr import CL4CTR
 from tfbench.models.dcn import DCN
 from tfbench.models.dcnv2 import DCNv2
 from tfbench.models.deepfm import DeepFM
+from tfbench.models.dlf import DLF
 from tfbench.models.dnn import DNN
 from tfbench.models.dualmlp import DualMLP
 from tfbench.models.edcn import EDCN
+from tfbench.models.eulernet import EulerNet
 from tfbench.models.interactions import BRIDGE_CHOICES
 from tfbench.models.layers import FieldEmbedding
 from tfbench.models.output import ModelOutput
 from tfbench.models.tf4ctr import DFM_CHOICES, SSEM_CHOICES, TF4CTR
+from tfbench.models.tf4ctr_plugin import PLUGIN_MODELS as TF4CTR_PLUGIN_MODELS
 from tfbench.models.widedeep import WideDeep
 from tfbench.models.xdeepfm import XDeepFM
 
@@ -37,11 +41,11 @@ MODELS: dict[str, tuple[str, Callable[..., nn.Module]]] = {
         lambda vocab, num, **hp: DNN(vocab, num, **hp),
     ),
     "widedeep": (
-        "Wide & Deep: simple = wide first-order linear term, complex = deep MLP (--mlp-c); logits summed",
+        "Wide & Deep: simple = wide first-order linear term, complex = deep MLP (--mlp-c); logits summed (--tf4ctr: SSEM + DFM)",
         lambda vocab, num, **hp: WideDeep(vocab, num, **hp),
     ),
     "deepfm": (
-        "DeepFM: simple = FM (first + second order), complex = DNN (--mlp-c) on a shared embedding; logits summed",
+        "DeepFM: simple = FM (first + second order), complex = DNN (--mlp-c) on a shared embedding; logits summed (--tf4ctr: SSEM + DFM)",
         lambda vocab, num, **hp: DeepFM(vocab, num, **hp),
     ),
     "dcn": (
@@ -53,7 +57,7 @@ MODELS: dict[str, tuple[str, Callable[..., nn.Module]]] = {
         lambda vocab, num, **hp: DCNv2(vocab, num, **hp),
     ),
     "xdeepfm": (
-        "xDeepFM: simple = first-order term + CIN (--cin-layers) + linear head, complex = DNN (--mlp-c); logits summed",
+        "xDeepFM: simple = first-order term + CIN (--cin-layers) + linear head, complex = DNN (--mlp-c); logits summed (--tf4ctr: SSEM + DFM)",
         lambda vocab, num, **hp: XDeepFM(vocab, num, **hp),
     ),
     "autoint+": (
@@ -67,6 +71,18 @@ MODELS: dict[str, tuple[str, Callable[..., nn.Module]]] = {
     "edcn": (
         "EDCN: cross & deep streams (--num-cross-layers) with bridge (--edcn-bridge) and regulation (--edcn-tau) modules; simple = cross head, complex = deep head; logits summed",
         lambda vocab, num, **hp: EDCN(vocab, num, **hp),
+    ),
+    "eulernet": (
+        "EulerNet: Euler interaction layers (--euler-orders): learnable-order products in polar form + implicit linear part; single stream",
+        lambda vocab, num, **hp: EulerNet(vocab, num, **hp),
+    ),
+    "cl4ctr": (
+        "CL4CTR on a DNN (--mlp-c): + contrastive (--cl-weight), alignment and uniformity (--alignment-weight, --uniformity-weight) losses in training; single stream",
+        lambda vocab, num, **hp: CL4CTR(vocab, num, **hp),
+    ),
+    "dlf": (
+        "DLF: layers of linear-compress, FM and first-order-aware interaction token blocks (--dlf-*) fused by residual + LayerNorm, MLP head (--mlp-c); single stream",
+        lambda vocab, num, **hp: DLF(vocab, num, **hp),
     ),
 }
 
@@ -85,11 +101,21 @@ MODEL_SETTINGS: dict[str, tuple[str, ...]] = {
     "afn_hidden_units": ("afn+",),
     "edcn_bridge": ("edcn",),
     "edcn_tau": ("edcn",),
+    "euler_orders": ("eulernet",),
+    "cl_weight": ("cl4ctr",),
+    "alignment_weight": ("cl4ctr",),
+    "uniformity_weight": ("cl4ctr",),
+    "dlf_layers": ("dlf",),
+    "dlf_tokens": ("dlf",),
+    "dlf_rank": ("dlf",),
+    "dlf_hidden": ("dlf",),
 }
 # Models whose only MLP is ``mlp_c``: ``mlp_s`` cannot change their result.
-IGNORES_MLP_S = ("dnn", "widedeep", "deepfm", "dcn", "dcnv2", "xdeepfm", "autoint+", "afn+", "edcn")
-# Models without an ``mlp_c`` DNN (EDCN's deep layers are F·D wide): ``mlp_c`` cannot change their result.
-IGNORES_MLP_C = ("edcn",)
+IGNORES_MLP_S = (
+    "dnn", "widedeep", "deepfm", "dcn", "dcnv2", "xdeepfm", "autoint+", "afn+", "edcn", "eulernet", "cl4ctr", "dlf",
+)
+# Models without an ``mlp_c`` DNN (EDCN's deep layers are F·D wide; EulerNet has only Euler layers): ``mlp_c`` cannot change their result.
+IGNORES_MLP_C = ("edcn", "eulernet")
 
 
 def build_model(name: str, vocab_sizes: Sequence[int], num_numeric: int, **hyper) -> nn.Module:
@@ -110,6 +136,7 @@ def count_parameters(model: nn.Module) -> int:
 __all__ = [
     "MODELS", "CROSS_MODELS", "MODEL_SETTINGS", "IGNORES_MLP_S", "IGNORES_MLP_C", "ModelOutput", "TF4CTR",
     "DualMLP", "DNN", "WideDeep", "DeepFM", "DCN", "DCNv2", "XDeepFM", "AutoIntPlus", "AFNPlus", "EDCN",
-    "SSEM_CHOICES", "DFM_CHOICES", "BRIDGE_CHOICES",
+    "EulerNet", "CL4CTR", "DLF",
+    "SSEM_CHOICES", "DFM_CHOICES", "BRIDGE_CHOICES", "TF4CTR_PLUGIN_MODELS",
     "build_model", "embedding_modules", "count_parameters",
 ]

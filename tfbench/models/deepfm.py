@@ -6,6 +6,9 @@ the FM and hard encoder the MLP):
   simple  z_s = FM = b + Σ_f w_{f, x_f} + Σ_{i<j} <v_i, v_j>   (first + second order)
   complex z_c = DNN = MLP(``mlp_c``)(flattened embedding) → 1
   logit   = z_s + z_c
+
+With ``tf4ctr=True`` (Table VIII) the FM's second-order term reads the SSEM's easy input, the DNN
+its hard input, and a DFM fuses the two logits (h_s = [z_s]); see ``tf4ctr_plugin``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from torch import nn
 from tfbench.models.interactions import FirstOrder, fm_second_order
 from tfbench.models.layers import MLP, FieldEmbedding
 from tfbench.models.output import ModelOutput
+from tfbench.models.tf4ctr_plugin import field_inputs, fuse, make_fusion, make_sample_selection, mlp_stream
 
 
 class DeepFM(nn.Module):
@@ -29,19 +33,35 @@ class DeepFM(nn.Module):
         mlp_c: Sequence[int] = (400, 400, 400),
         dropout: float = 0.0,
         batch_norm: bool = False,
+        tf4ctr: bool = False,
+        ssem: str = "SER",
+        dfm: str = "WSF",
+        vf_tau: float = 0.8,
         **_unused,
     ):
         super().__init__()
-        self.embedding = FieldEmbedding(vocab_sizes, embedding_dim, num_numeric)
+        self.tf4ctr = tf4ctr
+        if tf4ctr:
+            self.ssem = make_sample_selection(ssem, vocab_sizes, embedding_dim, num_numeric, dropout, batch_norm)
+        else:
+            self.embedding = FieldEmbedding(vocab_sizes, embedding_dim, num_numeric)
         self.first_order = FirstOrder(vocab_sizes, num_numeric)
-        d = self.embedding.num_fields * embedding_dim
+        d = (len(vocab_sizes) + num_numeric) * embedding_dim
         self.dnn = MLP(d, mlp_c, output_dim=1, dropout=dropout, batch_norm=batch_norm)
+        if tf4ctr:
+            self.fusion = make_fusion(dfm, 1, list(mlp_c)[-1], vf_tau)
 
     @property
     def embeddings(self) -> list[FieldEmbedding]:
-        return [self.embedding, self.first_order.weights]
+        bottom = list(self.ssem.embeddings) if self.tf4ctr else [self.embedding]
+        return [*bottom, self.first_order.weights]
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None) -> ModelOutput:
+        if self.tf4ctr:
+            emb_es, emb_hs = field_inputs(self.ssem, x_cat, x_num)
+            z_s = self.first_order(x_cat, x_num) + fm_second_order(emb_es)
+            h_c, z_c = mlp_stream(self.dnn, emb_hs.flatten(1))
+            return fuse(self.fusion, z_s.unsqueeze(-1), h_c, z_s, z_c)
         emb = self.embedding(x_cat, x_num)
         z_s = self.first_order(x_cat, x_num) + fm_second_order(emb)
         z_c = self.dnn(emb.flatten(1)).squeeze(-1)

@@ -13,6 +13,10 @@ The first-order term has no bias of its own (FuxiCTR's LogisticRegression(use_bi
 the CIN head's bias b is the explicit stream's only bias. FuxiCTR's code default for the CIN
 layers is [16, 16, 16] (its config template uses [32, 32, 32] at embedding 40 and the TF4CTR
 authors' xDeepFM run on Frappe [64, 64]); ours is [16, 16], two layers of 16 maps.
+
+With ``tf4ctr=True`` (Table VIII) the CIN reads the SSEM's easy input, the DNN its hard input,
+and a DFM fuses the two logits, with h_s = [p ‖ Σ_f w_{f, x_f}] (the pooled CIN maps and the
+first-order logit); see ``tf4ctr_plugin``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from torch import nn
 from tfbench.models.interactions import CompressedInteractionNetwork, FirstOrder
 from tfbench.models.layers import MLP, FieldEmbedding, linear
 from tfbench.models.output import ModelOutput
+from tfbench.models.tf4ctr_plugin import field_inputs, fuse, make_fusion, make_sample_selection, mlp_stream
 
 
 class XDeepFM(nn.Module):
@@ -37,21 +42,39 @@ class XDeepFM(nn.Module):
         dropout: float = 0.0,
         batch_norm: bool = False,
         cin_layers: Sequence[int] = (16, 16),
+        tf4ctr: bool = False,
+        ssem: str = "SER",
+        dfm: str = "WSF",
+        vf_tau: float = 0.8,
         **_unused,
     ):
         super().__init__()
-        self.embedding = FieldEmbedding(vocab_sizes, embedding_dim, num_numeric)
+        self.tf4ctr = tf4ctr
+        if tf4ctr:
+            self.ssem = make_sample_selection(ssem, vocab_sizes, embedding_dim, num_numeric, dropout, batch_norm)
+        else:
+            self.embedding = FieldEmbedding(vocab_sizes, embedding_dim, num_numeric)
         self.first_order = FirstOrder(vocab_sizes, num_numeric, bias=False)
-        f = self.embedding.num_fields
+        f = len(vocab_sizes) + num_numeric
         self.cin = CompressedInteractionNetwork(f, cin_layers)
         self.cin_head = linear(self.cin.output_dim, 1)
         self.dnn = MLP(f * embedding_dim, mlp_c, output_dim=1, dropout=dropout, batch_norm=batch_norm)
+        if tf4ctr:
+            self.fusion = make_fusion(dfm, self.cin.output_dim + 1, list(mlp_c)[-1], vf_tau)
 
     @property
     def embeddings(self) -> list[FieldEmbedding]:
-        return [self.embedding, self.first_order.weights]
+        bottom = list(self.ssem.embeddings) if self.tf4ctr else [self.embedding]
+        return [*bottom, self.first_order.weights]
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None) -> ModelOutput:
+        if self.tf4ctr:
+            emb_es, emb_hs = field_inputs(self.ssem, x_cat, x_num)
+            z_lr = self.first_order(x_cat, x_num)
+            p = self.cin(emb_es)
+            z_s = z_lr + self.cin_head(p).squeeze(-1)
+            h_c, z_c = mlp_stream(self.dnn, emb_hs.flatten(1))
+            return fuse(self.fusion, torch.cat([p, z_lr.unsqueeze(-1)], dim=-1), h_c, z_s, z_c)
         emb = self.embedding(x_cat, x_num)
         z_s = self.first_order(x_cat, x_num) + self.cin_head(self.cin(emb)).squeeze(-1)
         z_c = self.dnn(emb.flatten(1)).squeeze(-1)

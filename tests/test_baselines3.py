@@ -1,0 +1,458 @@
+"""Baseline zoo, part 3: EulerNet, CL4CTR and DLF. Their defining computations (an Euler interaction
+step in polar form, CL4CTR's contrastive / alignment / uniformity terms, DLF's token blocks and
+fusion) are checked against float64 NumPy hand computations; each model is checked for its
+output, its hyperparameters and its parameter count, and learns the synthetic data."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from tfbench.cli.main import app
+from tfbench.config import RunConfig, run_key
+from tfbench.data import load_dataset
+from tfbench.errors import ConfigError
+from tfbench.losses import LOSSES, make_objective
+from tfbench.models import (
+    CL4CTR, DLF, MODELS, EulerNet, ModelOutput, build_model, count_parameters, embedding_modules,
+)
+from tfbench.models.cl4ctr import contrastive_distance, feature_alignment, field_uniformity
+from tfbench.models.dlf import DLFLayer, LowRankInteraction, TokenProjection
+from tfbench.models.eulernet import EulerInteractionLayer, polar
+from tfbench.runner import build_for, train_settings
+from tfbench.train import fit, resolve_device, seed_everything
+
+VOCAB = [7, 5, 3, 9]
+NEW_MODELS = ["eulernet", "cl4ctr", "dlf"]
+SMALL = dict(
+    embedding_dim=4, mlp_s=[3], mlp_c=[8, 8], dropout=0.1, batch_norm=True, euler_orders=[5, 3],
+    cl_weight=1.0, alignment_weight=0.01, uniformity_weight=0.01, dlf_layers=2, dlf_tokens=3, dlf_rank=2,
+    dlf_hidden=6,
+)
+
+
+def batch(n=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.stack([torch.randint(0, v, (n,), generator=g) for v in VOCAB], dim=1)
+
+
+def t64(a):
+    return torch.tensor(a, dtype=torch.float64)
+
+
+def np_(t):
+    return t.detach().numpy()
+
+
+def np_layer_norm(x, weight, bias, eps=1e-5):
+    mu = x.mean(axis=-1, keepdims=True)
+    var = x.var(axis=-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps) * weight + bias
+
+
+# ---------------------------------------------------------------- EulerNet
+def test_embeddings_become_complex_numbers_with_fieldwise_moduli():
+    torch.manual_seed(0)
+    m = EulerNet(VOCAB, embedding_dim=3, euler_orders=[2]).double()
+    with torch.no_grad():
+        m.mu.copy_(t64([[0.5], [2.0], [1.0], [-1.5]]))
+    emb = np.random.default_rng(0).normal(size=(2, 4, 3))
+    r, p = m.to_complex(t64(emb))
+    z = m.mu.detach().numpy() * np.exp(1j * emb)  # μ_f · e^{i e}
+    np.testing.assert_allclose(np_(r), z.real, rtol=1e-14)
+    np.testing.assert_allclose(np_(p), z.imag, rtol=1e-14)
+    # the polar transform recovers log|z| and the (principal) phase, in every quadrant
+    lam, theta = polar(r, p, eps=0.0)
+    np.testing.assert_allclose(np_(lam), np.log(np.abs(z)), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(np_(theta), np.angle(z), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_one_euler_interaction_step_matches_numpy(layer_norm):
+    torch.manual_seed(1)
+    F_in, F_out, D, B = 3, 2, 4, 5
+    layer = EulerInteractionLayer(F_in, F_out, D, layer_norm=layer_norm).double().eval()
+    rng = np.random.default_rng(1)
+    alpha = rng.normal(size=(F_in, F_out))  # any real exponents, not just the near one-hot init
+    with torch.no_grad():
+        layer.orders.copy_(t64(alpha))
+        if layer_norm:
+            for norm in (layer.norm_r, layer.norm_p):
+                norm.weight.copy_(t64(rng.normal(size=D)))
+                norm.bias.copy_(t64(rng.normal(size=D)))
+    r, p = rng.normal(size=(B, F_in, D)), rng.normal(size=(B, F_in, D))
+    z = r + 1j * p
+    b_lam, b_theta = np_(layer.bias_lam), np_(layer.bias_theta)  # [D, F_out]
+
+    # explicit: λ' = Σ_i α_ik log|z_i| + b^λ, θ' = Σ_i α_ik arg z_i + b^θ, ẑ = e^{λ'} e^{iθ'}
+    lam = 0.5 * np.log(np.abs(z) ** 2 + 1e-8)
+    theta = np.angle(z)
+    lam_o = np.einsum("bid,ik->bkd", lam, alpha) + b_lam.T
+    theta_o = np.einsum("bid,ik->bkd", theta, alpha) + b_theta.T
+    ex = np.exp(lam_o) * np.exp(1j * theta_o)
+    # ... which is e^{b^λ + i b^θ} Π_i z_i^{α_ik} with the principal power (exact but for the 1e-8)
+    powers = np.exp(b_lam.T + 1j * b_theta.T) * np.prod(
+        np.stack([z[:, i, None, :] ** alpha[i][None, :, None] for i in range(F_in)]), axis=0)
+    np.testing.assert_allclose(ex, powers, rtol=1e-6)
+    # implicit: ReLU(W x + c) on the flattened real and imaginary parts, one shared W
+    W, c = np_(layer.implicit.weight), np_(layer.implicit.bias)
+    im_r = np.maximum(r.reshape(B, -1) @ W.T + c, 0).reshape(B, F_out, D)
+    im_p = np.maximum(p.reshape(B, -1) @ W.T + c, 0).reshape(B, F_out, D)
+    out_r, out_p = im_r + ex.real, im_p + ex.imag
+    if layer_norm:
+        out_r = np_layer_norm(out_r, np_(layer.norm_r.weight), np_(layer.norm_r.bias))
+        out_p = np_layer_norm(out_p, np_(layer.norm_p.weight), np_(layer.norm_p.bias))
+
+    got_ex = layer.explicit(t64(r), t64(p))
+    np.testing.assert_allclose(np_(got_ex[0]), ex.real, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(np_(got_ex[1]), ex.imag, rtol=1e-10, atol=1e-12)
+    got_r, got_p = layer(t64(r), t64(p))
+    assert got_r.shape == got_p.shape == (B, F_out, D)
+    np.testing.assert_allclose(np_(got_r), out_r, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(np_(got_p), out_p, rtol=1e-10, atol=1e-12)
+
+
+def test_euler_order_initialisation_and_model_composition():
+    torch.manual_seed(2)
+    assert torch.equal(EulerInteractionLayer(4, 4, 2).orders.detach(), torch.eye(4))
+    a = EulerInteractionLayer(4, 6, 2).orders.detach()
+    torch.testing.assert_close(a.sum(0), torch.ones(6))  # softmax over the inputs: each output picks ~one input
+    assert (a.max(0).values > 0.99).all()
+
+    m = EulerNet(VOCAB, embedding_dim=3, euler_orders=[5, 2]).eval()
+    assert [(l.num_in, l.num_out) for l in m.layers] == [(4, 5), (5, 2)]
+    x = batch()
+    r, p = m.to_complex(m.embedding(x))
+    for layer in m.layers:
+        r, p = layer(r, p)
+    out = m(x, None)
+    # one shared linear head on the real and on the imaginary part, summed (its bias counts twice)
+    torch.testing.assert_close(out.logit, (m.head(r.flatten(1)) + m.head(p.flatten(1))).squeeze(-1))
+    assert out.simple is None and out.complex is None and out.aux is None
+
+
+# ---------------------------------------------------------------- CL4CTR
+def np_alignment(rows, sizes):
+    starts = np.cumsum([0, *sizes])
+    total = sum(
+        np.sum((rows[i] - rows[j]) ** 2)
+        for f in range(len(sizes)) for i in range(starts[f], starts[f + 1]) for j in range(starts[f], starts[f + 1])
+    )
+    return total / sum(n * n for n in sizes)
+
+
+def np_uniformity(rows, sizes):
+    field = np.repeat(np.arange(len(sizes)), sizes)
+    total, pairs = 0.0, 0
+    for i, j in itertools.product(range(len(rows)), repeat=2):
+        if field[i] != field[j]:
+            total += rows[i] @ rows[j] / (np.linalg.norm(rows[i]) * np.linalg.norm(rows[j]))
+            pairs += 1
+    assert pairs == sum(n * (len(rows) - n) for n in sizes)
+    return total / pairs
+
+
+def test_alignment_and_uniformity_match_pairwise_numpy():
+    sizes = [3, 1, 4, 2]
+    rows = np.random.default_rng(3).normal(size=(sum(sizes), 5))
+    rows[4] *= 1e3  # scale does not enter the cosine
+    assert feature_alignment(t64(rows), sizes).item() == pytest.approx(np_alignment(rows, sizes), rel=1e-12)
+    assert field_uniformity(t64(rows), sizes).item() == pytest.approx(np_uniformity(rows, sizes), rel=1e-10)
+    # identical features within each field: no misalignment; one direction everywhere: uniformity 1
+    same = np.repeat(np.random.default_rng(4).normal(size=(4, 5)), sizes, axis=0)
+    assert feature_alignment(t64(same), sizes).item() == pytest.approx(0.0, abs=1e-12)
+    one_way = np.outer(np.arange(1.0, 11.0), np.ones(5))
+    assert field_uniformity(t64(one_way), sizes).item() == pytest.approx(1.0, rel=1e-12)
+
+
+def test_contrastive_term_is_the_mean_squared_distance_of_two_masked_views():
+    rng = np.random.default_rng(5)
+    h1, h2 = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
+    assert contrastive_distance(t64(h1), t64(h2)).item() == pytest.approx(
+        np.mean([np.sum((h1[b] - h2[b]) ** 2) for b in range(6)]), rel=1e-12)
+
+    torch.manual_seed(5)
+    m = CL4CTR(VOCAB, embedding_dim=4, mlp_c=[8]).double().eval()  # eval: the encoder's own dropout off
+    emb = m.embedding(batch())
+    torch.manual_seed(7)
+    loss = m.contrastive_loss(emb)
+    torch.manual_seed(7)
+    v1, v2 = m.mask(emb), m.mask(emb)
+    e, a, b = np_(emb), np_(v1), np_(v2)
+    for v in (a, b):  # each entry dropped (0) or kept and scaled by 1/(1 - 0.5)
+        assert np.all(np.isclose(v, 0.0) | np.isclose(v, 2.0 * e))
+        assert 0.2 < np.mean(np.isclose(v, 0.0)) < 0.8
+    assert not np.array_equal(a, b)  # independent masks
+    W1, c1 = np_(m.projector1.weight), np_(m.projector1.bias)
+    W2, c2 = np_(m.projector2.weight), np_(m.projector2.bias)
+    h1 = np_(m.encoder(v1)).reshape(6, -1) @ W1.T + c1
+    h2 = np_(m.encoder(v2)).reshape(6, -1) @ W2.T + c2
+    assert loss.item() == pytest.approx(np.mean(np.sum((h1 - h2) ** 2, axis=1)), rel=1e-10)
+    # the FI encoder attends over each sample's F field tokens, not across the batch
+    enc = m.encoder(emb)
+    torch.testing.assert_close(enc[:1], m.encoder(emb[:1]))
+    assert enc.shape == (6, len(VOCAB), 4)
+
+
+def test_cl4ctr_aux_is_the_weighted_sum_in_training_and_none_in_eval():
+    torch.manual_seed(6)
+    m = CL4CTR(VOCAB, num_numeric=2, embedding_dim=4, mlp_c=[8], cl_weight=0.7, alignment_weight=0.3,
+               uniformity_weight=0.2)
+    x, xn = batch(), torch.rand(6, 2)
+    m.eval()
+    out = m(x, xn)
+    assert out.aux is None and out.simple is None and out.complex is None and out.logit.shape == (6,)
+    m.train()
+    torch.manual_seed(8)
+    out = m(x, xn)
+    assert out.aux.dim() == 0 and torch.isfinite(out.aux)
+    # the same terms by hand: numeric fields are one-feature fields of the table
+    rows = torch.cat([m.embedding.table.weight, m.embedding.numeric])
+    sizes = VOCAB + [1, 1]
+    assert rows.shape[0] == sum(sizes) and m.field_sizes == sizes
+    torch.manual_seed(8)
+    emb = m.embedding(x, xn)
+    m.dnn(emb.flatten(1))  # (no random draws: dropout 0)
+    expected = (0.7 * m.contrastive_loss(emb) + 0.3 * feature_alignment(rows, sizes)
+                + 0.2 * field_uniformity(rows, sizes))
+    torch.testing.assert_close(out.aux, expected)
+    out.aux.backward()
+    assert m.embedding.table.weight.grad.abs().sum() > 0 and m.projector1.weight.grad is not None
+    # weights of zero leave their terms out entirely
+    off = CL4CTR(VOCAB, embedding_dim=4, mlp_c=[8], cl_weight=0.0, alignment_weight=0.0, uniformity_weight=0.0)
+    assert off.train()(x, None).aux.item() == 0.0
+
+
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+def test_every_objective_adds_the_models_aux_loss(loss):
+    rng = np.random.default_rng(9)
+    z, zs, zc = (t64(rng.normal(size=8)) for _ in range(3))
+    y = t64(rng.integers(0, 2, 8).astype(float))
+    objective = make_objective(loss)
+    plain = objective(ModelOutput(z, zs, zc), y)
+    with_aux = objective(ModelOutput(z, zs, zc, aux=t64(1.25)), y)
+    assert with_aux.item() == pytest.approx(plain.item() + 1.25, rel=1e-12)
+    assert ModelOutput(z).aux is None
+
+
+# ---------------------------------------------------------------- DLF
+def test_token_projection_and_low_rank_products_match_numpy():
+    torch.manual_seed(10)
+    rng = np.random.default_rng(10)
+    x, left = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 4, 3))
+    proj = TokenProjection(4, 5).double()
+    W = np_(proj.weight)
+    ref = np.array([[sum(W[i, j] * x[b, i] for i in range(4)) for j in range(5)] for b in range(2)])
+    np.testing.assert_allclose(np_(proj(t64(x))), ref, rtol=1e-12)
+    block = LowRankInteraction(4, 2, 3, rank=2, hidden=5).double()
+    Wr = np_(block.weight)
+    # P[b, i, q] = Σ_j <left_i, x_j> W[j, q]: inner products compressed to rank r
+    P = np.array([[[sum((left[b, i] @ x[b, j]) * Wr[j, q] for j in range(4)) for q in range(2)]
+                   for i in range(4)] for b in range(2)])
+    np.testing.assert_allclose(np_(block.products(t64(x), t64(left))), P, rtol=1e-12)
+
+
+def np_block(block, x, left):
+    """LayerNorm(flatten P) → Linear → ReLU → Linear (eval, no batch norm), as [B, k, D]."""
+    P = np.einsum("bid,bjd,jq->biq", left, x, np_(block.weight)).reshape(x.shape[0], -1)
+    h = np_layer_norm(P, np_(block.norm.weight), np_(block.norm.bias))
+    lin1, lin2 = [l for l in block.mlp if isinstance(l, torch.nn.Linear)]
+    h = np.maximum(h @ np_(lin1.weight).T + np_(lin1.bias), 0)
+    return (h @ np_(lin2.weight).T + np_(lin2.bias)).reshape(x.shape[0], block.num_out, -1)
+
+
+@pytest.mark.parametrize("num_in", [3, 5, 6])
+def test_dlf_layer_fuses_lcb_fm_and_first_order_aware_blocks(num_in):
+    torch.manual_seed(11)
+    F_, D, k, B = 3, 4, 2, 5
+    layer = DLFLayer(F_, num_in, D, num_lcb=k, num_fmb=k, rank=2, hidden=6, batch_norm=False).double().eval()
+    rng = np.random.default_rng(11)
+    with torch.no_grad():
+        for norm in (layer.norm, layer.fmb.norm, layer.fmb_x0.norm):
+            norm.weight.copy_(t64(rng.normal(size=norm.weight.shape)))
+            norm.bias.copy_(t64(rng.normal(size=norm.bias.shape)))
+    x, x0 = rng.normal(size=(B, num_in, D)), rng.normal(size=(B, F_, D))
+    # layers after the first see E^(1) mapped to their token count; the residual is mapped when counts differ
+    assert (layer.x0_projection is None) == (num_in == F_)
+    assert (layer.residual is None) == (num_in == 3 * k) and layer.num_out == 3 * k
+    x0n = x0 if layer.x0_projection is None else np.einsum("bid,ij->bjd", x0, np_(layer.x0_projection.weight))
+    tokens = np.concatenate([
+        np_block(layer.fmb, x, x),                                # FM block: <e_i, e_j> of this layer
+        np_block(layer.fmb_x0, x, x0n),                           # with the first-order embedding E^(1)
+        np.einsum("bid,ij->bjd", x, np_(layer.lcb.weight)),       # linear compression
+    ], axis=1)
+    residual = x if layer.residual is None else np.einsum("bid,ij->bjd", x, np_(layer.residual.weight))
+    ref = np_layer_norm(tokens + residual, np_(layer.norm.weight), np_(layer.norm.bias))
+    got = layer(t64(x), t64(x0))
+    assert got.shape == (B, 3 * k, D)
+    np.testing.assert_allclose(np_(got), ref, rtol=1e-10, atol=1e-12)
+
+
+def test_dlf_stacks_layers_on_the_first_order_embedding():
+    torch.manual_seed(12)
+    m = DLF(VOCAB, embedding_dim=4, mlp_c=[8], dlf_layers=3, dlf_tokens=2, dlf_rank=3, dlf_hidden=5).eval()
+    assert [l.num_out for l in m.layers] == [6, 6, 6]
+    assert m.layers[0].x0_projection is None and all(l.x0_projection is not None for l in m.layers[1:])
+    x = batch()
+    e = m.embedding(x)
+    h = e
+    for layer in m.layers:
+        h = layer(h, e)
+    out = m(x, None)
+    torch.testing.assert_close(out.logit, m.head(h.flatten(1)).squeeze(-1))
+    assert out.simple is None and out.complex is None and out.aux is None
+
+
+# ---------------------------------------------------------------- models
+@pytest.mark.parametrize("name", NEW_MODELS)
+@pytest.mark.parametrize("num_numeric", [0, 2])
+def test_every_model_returns_logits_and_trains(name, num_numeric):
+    torch.manual_seed(0)
+    m = build_model(name, VOCAB, num_numeric, **SMALL).eval()
+    out = m(batch(), torch.rand(6, num_numeric))
+    assert out.logit.shape == (6,) and out.simple is None and out.complex is None and out.aux is None
+    m.train()
+    out = m(batch(), torch.rand(6, num_numeric))
+    assert (out.aux is not None) == (name == "cl4ctr")
+    loss = make_objective("logloss")(out, torch.tensor([1.0, 0, 1, 0, 0, 1]))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(e.table.weight.grad is not None for e in embedding_modules(m))
+    assert {id(e) for e in m.embeddings} == {id(e) for e in embedding_modules(m)}
+    assert name in MODELS and MODELS[name][0]
+    with pytest.raises(ConfigError, match="simple and a complex"):
+        make_objective("tf")(out, torch.zeros(6))  # single-stream models
+
+
+def test_build_model_takes_the_config_hyperparameters():
+    cfg = RunConfig.from_dict(dict(
+        embedding_dim=4, mlp_c=[8], euler_orders="6,5,4", cl_weight=0.5, alignment_weight=0.2,
+        uniformity_weight=0.1, dlf_layers=2, dlf_tokens=3, dlf_rank=4, dlf_hidden=7,
+    ))
+    built = {name: build_model(name, VOCAB, 0, **cfg.replace(model=name).model_hyperparameters()) for name in NEW_MODELS}
+    assert [l.num_out for l in built["eulernet"].layers] == [6, 5, 4]
+    cl = built["cl4ctr"]
+    assert (cl.cl_weight, cl.alignment_weight, cl.uniformity_weight) == (0.5, 0.2, 0.1)
+    dlf = built["dlf"]
+    assert len(dlf.layers) == 2 and dlf.layers[0].fmb.weight.shape == (len(VOCAB), 4)
+    assert dlf.layers[0].lcb.weight.shape == (len(VOCAB), 3) and dlf.layers[1].fmb.mlp[0].out_features == 7
+    assert "euler_orders" in cfg.replace(model="eulernet").model_hyperparameters()
+    assert "euler_orders" not in cfg.replace(model="dlf").model_hyperparameters()
+    assert "cl_weight" not in cfg.replace(model="dnn").model_hyperparameters()
+    assert "dlf_rank" not in cfg.replace(model="cl4ctr").model_hyperparameters()
+
+
+def test_parameter_counts_by_hand():
+    V, F_, D = sum(VOCAB), len(VOCAB), 4
+    kw = dict(embedding_dim=D, mlp_c=[8], mlp_s=[99], dropout=0.0, batch_norm=False)
+    mlp = lambda d: (d * 8 + 8) + (8 + 1)  # noqa: E731
+    # EulerNet: μ, then per layer α (F_in·F_out), W and c, b^λ and b^θ, two LayerNorms; the head
+    def euler_layer(a, b):
+        return a * b + (a * D * b * D + b * D) + 2 * D * b + 2 * 2 * D
+    assert count_parameters(build_model("eulernet", VOCAB, 0, **kw, euler_orders=[5, 3])) == (
+        V * D + F_ + euler_layer(F_, 5) + euler_layer(5, 3) + (3 * D + 1))
+    # CL4CTR: the DNN, three encoder layers, two projectors
+    enc = 3 * ((3 * D * D + 3 * D) + (D * D + D) + (D * 128 + 128) + (128 * D + D) + 2 * 2 * D)
+    assert count_parameters(build_model("cl4ctr", VOCAB, 0, **kw)) == V * D + mlp(F_ * D) + enc + 2 * (F_ * D * D + D)
+    # DLF, tokens k, rank r, hidden h: per layer LCB, two FM blocks (W, LayerNorm, MLP), maps, LayerNorm
+    k, r, h = 2, 3, 5
+
+    def block(n):
+        return n * r + 2 * n * r + (n * r * h + h) + (h * k * D + k * D)
+
+    first = F_ * k + 2 * block(F_) + F_ * 3 * k + 2 * D            # residual map F → 3k
+    later = 3 * k * k + 2 * block(3 * k) + F_ * 3 * k + 2 * D      # E^(1) map F → 3k
+    assert count_parameters(build_model("dlf", VOCAB, 0, **kw, dlf_layers=2, dlf_tokens=k, dlf_rank=r,
+                                        dlf_hidden=h)) == V * D + first + later + mlp(3 * k * D)
+
+
+# ---------------------------------------------------------------- config
+@pytest.mark.parametrize("bad", [
+    dict(euler_orders=[]), dict(euler_orders=[4, 0]), dict(cl_weight=-0.1), dict(alignment_weight=-1.0),
+    dict(uniformity_weight=-1e-3), dict(dlf_layers=0), dict(dlf_tokens=0), dict(dlf_rank=0), dict(dlf_hidden=0),
+])
+def test_new_settings_are_validated(bad):
+    name = next(iter(bad))
+    with pytest.raises(ConfigError, match="--" + name.replace("_", "-")):
+        RunConfig.from_dict(bad)
+    with pytest.raises(ConfigError, match=f"'{name}'"):
+        RunConfig.from_dict(bad, source="config file x.yaml")
+
+
+def test_config_keeps_each_model_setting_only_where_it_matters():
+    own = {
+        "eulernet": {"euler_orders"},
+        "cl4ctr": {"cl_weight", "alignment_weight", "uniformity_weight"},
+        "dlf": {"dlf_layers", "dlf_tokens", "dlf_rank", "dlf_hidden"},
+    }
+    changes = dict(euler_orders=[3, 3], cl_weight=0.5, alignment_weight=0.1, uniformity_weight=0.2, dlf_layers=2,
+                   dlf_tokens=8, dlf_rank=4, dlf_hidden=64)
+    every = set().union(*own.values())
+    for model in [*NEW_MODELS, "tf4ctr", "dnn", "xdeepfm"]:
+        base = RunConfig(model=model)
+        eff = base.effective_dict()
+        mine = own.get(model, set())
+        assert every & set(eff) == mine, model
+        for k, v in changes.items():
+            same = run_key("fp", base) == run_key("fp", base.replace(**{k: v}))
+            assert same == (k not in mine), (model, k)
+    assert "mlp_c" not in RunConfig(model="eulernet").effective_dict()
+    for model in NEW_MODELS:
+        assert "mlp_s" not in RunConfig(model=model).effective_dict()
+    for model in ("cl4ctr", "dlf"):
+        assert "mlp_c" in RunConfig(model=model).effective_dict()
+    assert RunConfig.from_dict(dict(euler_orders="30,30")).euler_orders == (30, 30)
+
+
+# ---------------------------------------------------------------- training
+# As in test_baselines.py: tiny models, 20k synthetic rows, 3 epochs at lr 1e-2. DLF gets one layer:
+# its token LayerNorms over D = 4 and the N(0, 1e-4) embedding (inner products ~1e-8 at the start)
+# make deeper stacks start slowly, and with 2-3 layers its test AUC after 3 epochs is 0.645-0.68
+# depending on the seed (0.68 for the seeds tried with one layer). CL4CTR's transformer encoder
+# (feed-forward 128, dropout 0.2, two views) makes it the slowest here (~12 s on one thread).
+TINY = dict(
+    synthetic_rows=20_000, embedding_dim=4, mlp_s=[32], mlp_c=[32, 32], batch_size=1000, epochs=3,
+    dropout=0.0, embedding_regularizer=0.0, learning_rate=1e-2, euler_orders=[16], dlf_layers=1, dlf_tokens=8,
+    dlf_rank=8, dlf_hidden=32,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_synthetic(tmp_path_factory):
+    return load_dataset("synthetic", synthetic_rows=20_000, cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+def train_once(cfg, data):
+    seed_everything(cfg.seed)
+    model = build_for(cfg, data)
+    objective = make_objective(cfg.resolved_loss, **cfg.loss_hyperparameters())
+    return fit(model, data, objective, train_settings(cfg), resolve_device("cpu"))
+
+
+@pytest.mark.parametrize("name", NEW_MODELS)
+def test_every_baseline_learns_synthetic(name, tiny_synthetic):
+    cfg = RunConfig.from_dict({**TINY, "model": name})
+    result = train_once(cfg, tiny_synthetic)
+    assert result.test["AUC"] > 0.65, result.test
+
+
+# ---------------------------------------------------------------- CLI
+def test_cli_lists_and_trains_with_the_new_options(isolated):
+    r = CliRunner().invoke(app, ["models"])
+    assert r.exit_code == 0 and all(n in r.output for n in NEW_MODELS)
+    args = ["train", "--model", "cl4ctr", "--cl-weight", "0.5", "--alignment-weight", "0.02",
+            "--uniformity-weight", "0.03", "--synthetic-rows", "2000", "--embedding-dim", "4", "--mlp-c", "8",
+            "--batch-size", "500", "--epochs", "1"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    from tfbench.db import ResultStore
+
+    (row,) = ResultStore(isolated).list_runs()
+    assert row.model == "cl4ctr"
+    assert (row.config["cl_weight"], row.config["alignment_weight"], row.config["uniformity_weight"]) == (0.5, 0.02, 0.03)
+    r = CliRunner().invoke(app, ["train", "--model", "eulernet", "--euler-orders", "8,0"])
+    assert r.exit_code == 2 and "--euler-orders" in r.output
+    r = CliRunner().invoke(app, ["train", "--model", "dlf", "--dlf-rank", "0"])
+    assert r.exit_code == 2 and "--dlf-rank" in r.output

@@ -1,0 +1,162 @@
+"""CL4CTR (Wang et al., WSDM 2023, "CL4CTR: A Contrastive Learning Framework for CTR Prediction")
+on a DNN base model, after the authors' code (cl4ctr/cl4ctr, model/BasiclLayer.py).
+
+CL4CTR is model-agnostic: a base CTR model plus three self-supervised losses on its feature
+embedding. Here the base model is a DNN, logit = MLP(``mlp_c``)(flattened embedding), and
+
+  L = L_ctr + α·L_cl + β·L_ali + γ·L_uni      (α = ``cl_weight``, β = ``alignment_weight``,
+                                               γ = ``uniformity_weight``)
+
+* L_cl, the contrastive loss of Feature-Level Enhancement: two views of the batch's embedding
+  E [B, F, D] are made by independent random masks (inverted dropout, ratio 0.5, the authors'
+  ``pratio``); a shared feature-interaction encoder (3 transformer-encoder layers, 1 head,
+  feed-forward 128, dropout 0.2, over the F field tokens) encodes each view, and a projector per
+  view (linear F·D → D) maps it to h¹, h²:   L_cl = (1/B) Σ_b ‖h¹_b − h²_b‖².
+* L_ali, feature alignment, over the whole embedding table (the authors' ``compute_cl_loss_all``):
+  features of one field are pulled together,
+      L_ali = Σ_f Σ_{i,j ∈ f} ‖e_i − e_j‖²  /  Σ_f n_f²
+  (n_f = the field's vocabulary size; i, j run over ordered pairs, i = j included, as there).
+* L_uni, field uniformity, over the whole table: features of different fields are pushed apart,
+      L_uni = Σ_f Σ_{i ∈ f} Σ_{j ∉ f} cos(e_i, e_j)  /  Σ_f n_f (V − n_f)      (V = Σ_f n_f).
+  A numeric field's single vector counts as a field of one feature.
+
+Both table terms are computed in O(V·D) by exact identities instead of the authors' pairwise loops:
+Σ_{i,j∈f} ‖e_i − e_j‖² = 2 n_f Σ_{i∈f} ‖e_i − ē_f‖², and with u = e/‖e‖, s_f = Σ_{i∈f} u_i,
+S = Σ_f s_f:  Σ_f Σ_{i∈f} Σ_{j∉f} u_i·u_j = ‖S‖² − Σ_f ‖s_f‖².
+
+The weighted sum αL_cl + βL_ali + γL_uni is returned as ``ModelOutput.aux`` in training mode only
+(None in eval mode), and every objective adds it. Defaults α = 1, β = γ = 0.01: the defaults of
+the authors' ``compute_cl_loss(alpha=1.0, beta=0.01)``, where β = γ (their ML-1M script passes
+β = γ = 1e-3).
+
+Single stream: ``simple`` and ``complex`` are None. Departures: the encoder attends over the F
+field tokens of each sample (``batch_first``; the authors' nn.TransformerEncoder gets [B, F, D]
+without batch_first and so attends across the batch for each field); the cosine is exact,
+u·v/(‖u‖‖v‖) (the authors divide by ‖u‖‖v‖ + 1e-4, which with the N(0, 1e-4) embeddings used
+here would make the term vanish); the DNN base model replaces their FM/DeepFM bases; projector
+weights are Xavier-normal with zero biases (PyTorch's default init there).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tfbench.models.layers import MLP, FieldEmbedding, linear
+from tfbench.models.output import ModelOutput
+
+
+def contrastive_distance(h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
+    """L_cl = mean over the batch of ‖h¹_b − h²_b‖² (h [B, D'])."""
+    return (h1 - h2).pow(2).sum(dim=1).mean()
+
+
+def _field_index(field_sizes: Sequence[int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    sizes = torch.as_tensor(list(field_sizes), dtype=torch.int64, device=device)
+    return torch.repeat_interleave(torch.arange(len(field_sizes), device=device), sizes), sizes
+
+
+def feature_alignment(rows: torch.Tensor, field_sizes: Sequence[int]) -> torch.Tensor:
+    """L_ali = Σ_f Σ_{i,j∈f} ‖e_i − e_j‖² / Σ_f n_f², for a table ``rows`` [V, D] whose fields are
+    consecutive blocks of ``field_sizes`` rows; computed as Σ_f 2 n_f Σ_{i∈f} ‖e_i − ē_f‖²."""
+    fid, sizes = _field_index(field_sizes, rows.device)
+    n = sizes.to(rows.dtype)
+    means = torch.zeros(len(field_sizes), rows.shape[1], dtype=rows.dtype, device=rows.device)
+    means = means.index_add(0, fid, rows) / n.unsqueeze(1)
+    spread = torch.zeros(len(field_sizes), dtype=rows.dtype, device=rows.device)
+    spread = spread.index_add(0, fid, (rows - means[fid]).pow(2).sum(dim=1))  # Σ_{i∈f} ‖e_i − ē_f‖²
+    return (2.0 * n * spread).sum() / n.pow(2).sum()
+
+
+def field_uniformity(rows: torch.Tensor, field_sizes: Sequence[int], eps: float = 1e-12) -> torch.Tensor:
+    """L_uni = Σ_f Σ_{i∈f} Σ_{j∉f} cos(e_i, e_j) / Σ_f n_f (V − n_f), as ‖S‖² − Σ_f ‖s_f‖² over the
+    unit vectors (s_f = Σ_{i∈f} u_i, S = Σ_f s_f)."""
+    fid, sizes = _field_index(field_sizes, rows.device)
+    n = sizes.to(rows.dtype)
+    u = F.normalize(rows, dim=1, eps=eps)
+    s = torch.zeros(len(field_sizes), rows.shape[1], dtype=rows.dtype, device=rows.device).index_add(0, fid, u)
+    cross = s.sum(dim=0).pow(2).sum() - s.pow(2).sum()
+    total = n.sum()
+    return cross / (total * total - n.pow(2).sum())
+
+
+class CL4CTR(nn.Module):
+    def __init__(
+        self,
+        vocab_sizes: Sequence[int],
+        num_numeric: int = 0,
+        embedding_dim: int = 16,
+        mlp_c: Sequence[int] = (400, 400, 400),
+        dropout: float = 0.0,
+        batch_norm: bool = False,
+        cl_weight: float = 1.0,
+        alignment_weight: float = 0.01,
+        uniformity_weight: float = 0.01,
+        mask_ratio: float = 0.5,
+        encoder_layers: int = 3,
+        encoder_feedforward: int = 128,
+        encoder_dropout: float = 0.2,
+        **_unused,
+    ):
+        super().__init__()
+        if min(cl_weight, alignment_weight, uniformity_weight) < 0:
+            raise ValueError("CL4CTR's loss weights must be >= 0")
+        if not 0.0 <= mask_ratio < 1.0:
+            raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
+        self.embedding = FieldEmbedding(vocab_sizes, embedding_dim, num_numeric)
+        f = self.embedding.num_fields
+        d = f * embedding_dim
+        self.dnn = MLP(d, mlp_c, output_dim=1, dropout=dropout, batch_norm=batch_norm)
+        self.cl_weight, self.alignment_weight, self.uniformity_weight = cl_weight, alignment_weight, uniformity_weight
+        self.mask_ratio = mask_ratio
+        self.field_sizes = [int(v) for v in vocab_sizes] + [1] * num_numeric
+        layer = nn.TransformerEncoderLayer(
+            embedding_dim, nhead=1, dim_feedforward=encoder_feedforward, dropout=encoder_dropout, batch_first=True,
+        )
+        self.encoder = nn.TransformerEncoder(layer, num_layers=encoder_layers, enable_nested_tensor=False)
+        self.projector1 = linear(d, embedding_dim)
+        self.projector2 = linear(d, embedding_dim)
+
+    @property
+    def embeddings(self) -> list[FieldEmbedding]:
+        return [self.embedding]
+
+    def table(self) -> torch.Tensor:
+        """Every feature's embedding [V, D] (categorical values, then one row per numeric field)."""
+        w = self.embedding.table.weight
+        return w if self.embedding.numeric is None else torch.cat([w, self.embedding.numeric], dim=0)
+
+    def mask(self, emb: torch.Tensor) -> torch.Tensor:
+        """A randomly masked view: each entry dropped with probability ``mask_ratio``, the rest scaled
+        by 1/(1 − ratio) (the authors' nn.Dropout)."""
+        return F.dropout(emb, self.mask_ratio, training=True)
+
+    def represent(self, view: torch.Tensor, projector: nn.Module) -> torch.Tensor:
+        return projector(self.encoder(view).flatten(1))
+
+    def contrastive_loss(self, emb: torch.Tensor) -> torch.Tensor:
+        h1 = self.represent(self.mask(emb), self.projector1)
+        h2 = self.represent(self.mask(emb), self.projector2)
+        return contrastive_distance(h1, h2)
+
+    def auxiliary_loss(self, emb: torch.Tensor) -> torch.Tensor:
+        """α·L_cl + β·L_ali + γ·L_uni (terms with weight 0 are skipped)."""
+        total = emb.new_zeros(())
+        if self.cl_weight > 0:
+            total = total + self.cl_weight * self.contrastive_loss(emb)
+        if self.alignment_weight > 0 or self.uniformity_weight > 0:
+            rows = self.table()
+            if self.alignment_weight > 0:
+                total = total + self.alignment_weight * feature_alignment(rows, self.field_sizes)
+            if self.uniformity_weight > 0:
+                total = total + self.uniformity_weight * field_uniformity(rows, self.field_sizes)
+        return total
+
+    def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None) -> ModelOutput:
+        emb = self.embedding(x_cat, x_num)
+        logit = self.dnn(emb.flatten(1)).squeeze(-1)
+        aux = self.auxiliary_loss(emb) if self.training else None
+        return ModelOutput(logit, aux=aux)
