@@ -3,6 +3,10 @@ from pathlib import Path
 
 import pytest
 
+from tfbench.losses import make_objective
+from tfbench.runner import build_for, train_settings
+from tfbench.train import fit, resolve_device, seed_everything
+
 SHARED = os.environ.get("TFBENCH_DATA_DIR")
 
 
@@ -22,3 +26,19 @@ def frappe_available() -> bool:
 needs_frappe = pytest.mark.skipif(
     not frappe_available(), reason="set TFBENCH_DATA_DIR to ../shared/datasets to run (real Frappe data)"
 )
+
+
+@pytest.fixture(scope="session")
+def tiny_synthetic(tmp_path_factory):
+    """20k rows of the embedded synthetic data, shared by the training tests."""
+    from tfbench.data import load_dataset
+
+    return load_dataset("synthetic", synthetic_rows=20_000, cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+def train_once(cfg, data):
+    """Train one RunConfig on an already loaded dataset on the CPU, as a run would."""
+    seed_everything(cfg.seed)
+    model = build_for(cfg, data)
+    objective = make_objective(cfg.resolved_loss, **cfg.loss_hyperparameters())
+    return fit(model, data, objective, train_settings(cfg), resolve_device("cpu"))

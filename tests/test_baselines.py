@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 
 from tfbench.cli.main import app
 from tfbench.config import RunConfig, run_key
-from tfbench.data import load_dataset
 from tfbench.errors import ConfigError
 from tfbench.losses import LOSSES, FocalLoss, ReweightedCE, make_objective
 from tfbench.models import (
@@ -21,8 +20,8 @@ from tfbench.models import (
 from tfbench.models.interactions import (
     CrossLayer, CrossLayerV2, CrossNetwork, FirstOrder, fm_second_order,
 )
-from tfbench.runner import build_for, train_settings
-from tfbench.train import fit, resolve_device, seed_everything
+
+from conftest import train_once
 
 VOCAB = [7, 5, 3, 9]
 NEW_MODELS = ["dnn", "widedeep", "deepfm", "dcn", "dcnv2"]
@@ -293,18 +292,6 @@ TINY = dict(
     synthetic_rows=20_000, embedding_dim=4, mlp_s=[32], mlp_c=[32, 32], batch_size=1000, epochs=3,
     dropout=0.0, embedding_regularizer=0.0, learning_rate=1e-2, num_cross_layers=2,
 )
-
-
-@pytest.fixture(scope="module")
-def tiny_synthetic(tmp_path_factory):
-    return load_dataset("synthetic", synthetic_rows=20_000, cache_dir=tmp_path_factory.mktemp("cache"))
-
-
-def train_once(cfg, data):
-    seed_everything(cfg.seed)
-    model = build_for(cfg, data)
-    objective = make_objective(cfg.resolved_loss, **cfg.loss_hyperparameters())
-    return fit(model, data, objective, train_settings(cfg), resolve_device("cpu"))
 
 
 @pytest.mark.parametrize("name", NEW_MODELS)

@@ -10,7 +10,6 @@ from typer.testing import CliRunner
 
 from tfbench.cli.main import app
 from tfbench.config import RunConfig, run_key
-from tfbench.data import load_dataset
 from tfbench.errors import ConfigError
 from tfbench.losses import make_objective
 from tfbench.models import (
@@ -20,8 +19,8 @@ from tfbench.models.interactions import (
     BridgeModule, CompressedInteractionNetwork, CrossLayer, InteractingLayer, LogarithmicTransform,
     RegulationModule,
 )
-from tfbench.runner import build_for, train_settings
-from tfbench.train import fit, resolve_device, seed_everything
+
+from conftest import train_once
 
 VOCAB = [7, 5, 3, 9]
 NEW_MODELS = ["xdeepfm", "autoint+", "afn+", "edcn"]
@@ -396,18 +395,6 @@ TINY = dict(
     dropout=0.0, embedding_regularizer=0.0, learning_rate=1e-2, num_cross_layers=3,
     cin_layers=[8, 8], attention_dim=8, num_heads=2, afn_log_neurons=32, afn_hidden_units=[32, 32],
 )
-
-
-@pytest.fixture(scope="module")
-def tiny_synthetic(tmp_path_factory):
-    return load_dataset("synthetic", synthetic_rows=20_000, cache_dir=tmp_path_factory.mktemp("cache"))
-
-
-def train_once(cfg, data):
-    seed_everything(cfg.seed)
-    model = build_for(cfg, data)
-    objective = make_objective(cfg.resolved_loss, **cfg.loss_hyperparameters())
-    return fit(model, data, objective, train_settings(cfg), resolve_device("cpu"))
 
 
 @pytest.mark.parametrize("name,loss", [("xdeepfm", ""), ("autoint+", ""), ("afn+", ""), ("edcn", ""), ("edcn", "tf")])

@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 
 from tfbench.cli.main import app
 from tfbench.config import RunConfig, run_key
-from tfbench.data import load_dataset
 from tfbench.errors import ConfigError
 from tfbench.losses import LOSSES, make_objective
 from tfbench.models import (
@@ -21,8 +20,8 @@ from tfbench.models import (
 from tfbench.models.cl4ctr import contrastive_distance, feature_alignment, field_uniformity
 from tfbench.models.dlf import DLFLayer, LowRankInteraction, TokenProjection
 from tfbench.models.eulernet import EulerInteractionLayer, polar
-from tfbench.runner import build_for, train_settings
-from tfbench.train import fit, resolve_device, seed_everything
+
+from conftest import train_once
 
 VOCAB = [7, 5, 3, 9]
 NEW_MODELS = ["eulernet", "cl4ctr", "dlf"]
@@ -417,18 +416,6 @@ TINY = dict(
     dropout=0.0, embedding_regularizer=0.0, learning_rate=1e-2, euler_orders=[16], dlf_layers=1, dlf_tokens=8,
     dlf_rank=8, dlf_hidden=32,
 )
-
-
-@pytest.fixture(scope="module")
-def tiny_synthetic(tmp_path_factory):
-    return load_dataset("synthetic", synthetic_rows=20_000, cache_dir=tmp_path_factory.mktemp("cache"))
-
-
-def train_once(cfg, data):
-    seed_everything(cfg.seed)
-    model = build_for(cfg, data)
-    objective = make_objective(cfg.resolved_loss, **cfg.loss_hyperparameters())
-    return fit(model, data, objective, train_settings(cfg), resolve_device("cpu"))
 
 
 @pytest.mark.parametrize("name", NEW_MODELS)

@@ -10,7 +10,6 @@ from typer.testing import CliRunner
 
 from tfbench.cli.main import FRAPPE_VOCAB_SIZES, app
 from tfbench.config import RunConfig, run_key
-from tfbench.data import load_dataset
 from tfbench.errors import ConfigError
 from tfbench.losses import make_objective
 from tfbench.models import (
@@ -21,6 +20,7 @@ from tfbench.models.tf4ctr import SeparateEmbeddings, SharedEmbedding
 from tfbench.models.tf4ctr_plugin import field_inputs
 from tfbench.runner import build_for, train_settings
 from tfbench.train import fit, resolve_device, seed_everything
+
 
 VOCAB = [7, 5, 3, 9]
 PLUGIN = ["deepfm", "widedeep", "xdeepfm"]
@@ -180,11 +180,6 @@ TINY = dict(
     synthetic_rows=20_000, embedding_dim=4, mlp_c=[32, 32], batch_size=1000, epochs=3, dropout=0.0,
     embedding_regularizer=0.0, learning_rate=1e-2, cin_layers=[8, 8], tf4ctr=True,
 )
-
-
-@pytest.fixture(scope="module")
-def tiny_synthetic(tmp_path_factory):
-    return load_dataset("synthetic", synthetic_rows=20_000, cache_dir=tmp_path_factory.mktemp("cache"))
 
 
 @pytest.mark.parametrize("name", PLUGIN)

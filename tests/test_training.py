@@ -5,11 +5,9 @@ import itertools
 import pytest
 
 from tfbench.config import RunConfig
-from tfbench.data import load_dataset
-from tfbench.losses import make_objective
 from tfbench.models import DFM_CHOICES, SSEM_CHOICES
-from tfbench.runner import build_for, train_settings
-from tfbench.train import fit, resolve_device, seed_everything
+
+from conftest import train_once
 
 # Small but real: 20k synthetic rows, narrow encoders, a few epochs.
 SMALL = dict(
@@ -18,47 +16,35 @@ SMALL = dict(
 )
 
 
-@pytest.fixture(scope="module")
-def small_synthetic(tmp_path_factory):
-    return load_dataset("synthetic", synthetic_rows=20_000, cache_dir=tmp_path_factory.mktemp("cache"))
-
-
-def train_once(cfg, data):
-    seed_everything(cfg.seed)
-    model = build_for(cfg, data)
-    objective = make_objective(cfg.resolved_loss, **cfg.loss_hyperparameters())
-    return fit(model, data, objective, train_settings(cfg), resolve_device("cpu"))
-
-
 @pytest.mark.parametrize("ssem,dfm", list(itertools.product(SSEM_CHOICES, DFM_CHOICES)))
-def test_every_ssem_dfm_combination_learns_synthetic(ssem, dfm, small_synthetic):
+def test_every_ssem_dfm_combination_learns_synthetic(ssem, dfm, tiny_synthetic):
     cfg = RunConfig.from_dict({**SMALL, "ssem": ssem, "dfm": dfm})
-    result = train_once(cfg, small_synthetic)
+    result = train_once(cfg, tiny_synthetic)
     # Chance is 0.5; logistic regression on this data reaches about 0.74.
     assert result.test["AUC"] > 0.68, result.test
     assert result.test["gAUC"] > 0.6
     assert 1 <= result.best_epoch <= len(result.history)
 
 
-def test_dualmlp_learns_synthetic(small_synthetic):
+def test_dualmlp_learns_synthetic(tiny_synthetic):
     cfg = RunConfig.from_dict({**SMALL, "model": "dualmlp"})
     assert cfg.resolved_loss == "logloss"
-    assert train_once(cfg, small_synthetic).test["AUC"] > 0.68
+    assert train_once(cfg, tiny_synthetic).test["AUC"] > 0.68
 
 
-def test_same_seed_same_metrics_on_cpu(small_synthetic):
+def test_same_seed_same_metrics_on_cpu(tiny_synthetic):
     cfg = RunConfig.from_dict({**SMALL, "epochs": 2, "dfm": "VF", "dropout": 0.1})  # VF and dropout draw noise
-    a, b = train_once(cfg, small_synthetic), train_once(cfg, small_synthetic)
+    a, b = train_once(cfg, tiny_synthetic), train_once(cfg, tiny_synthetic)
     assert a.test == b.test
     assert [r.train_loss for r in a.history] == [r.train_loss for r in b.history]
-    c = train_once(cfg.replace(seed=7), small_synthetic)
+    c = train_once(cfg.replace(seed=7), tiny_synthetic)
     assert c.test != a.test
 
 
-def test_early_stopping_decays_lr_and_restores_best_epoch(small_synthetic):
+def test_early_stopping_decays_lr_and_restores_best_epoch(tiny_synthetic):
     # A large learning rate overfits quickly, so the monitor stops improving within a few epochs.
     cfg = RunConfig.from_dict({**SMALL, "epochs": 30, "learning_rate": 0.02, "patience": 2, "lr_decay": 0.5})
-    result = train_once(cfg, small_synthetic)
+    result = train_once(cfg, tiny_synthetic)
     assert result.stopped_early
     hist = result.history
     # the run ends with exactly `patience` non-improving epochs
