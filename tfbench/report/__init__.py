@@ -1,11 +1,14 @@
 """Report layer: tables and figures from DataFrames of finished runs (never the database)."""
 
 from tfbench.report.stats import PAIRED, WELCH, TTest, paired_by_seed, summarize, ttest
-from tfbench.report.tables import MISSING, TableLayout, latex_escape, rank_marks, render_table, table_cells
+from tfbench.report.tables import (
+    AVG_DATASET, MISSING, TableLayout, csv_columns, latex_escape, rank_marks, render_table, table_cells,
+)
 
 __all__ = [
     "summarize", "ttest", "TTest", "paired_by_seed", "WELCH", "PAIRED",
-    "TableLayout", "render_table", "rank_marks", "table_cells", "latex_escape", "MISSING",
+    "TableLayout", "render_table", "rank_marks", "table_cells", "latex_escape", "MISSING", "AVG_DATASET",
+    "csv_columns",
     "render_sweep",
 ]
 

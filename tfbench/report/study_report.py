@@ -33,7 +33,7 @@ def gather(study: Study, store: ResultStore, *, quick: bool = False, seeds: tupl
     return pd.DataFrame.from_records(records, columns=columns)
 
 
-def layout_for(study: Study, metrics: list[str]) -> TableLayout:
+def layout_for(study: Study, metrics: list[str], paired: bool = False) -> TableLayout:
     return TableLayout(
         title=study.title,
         row_axis=study.rows,
@@ -41,6 +41,11 @@ def layout_for(study: Study, metrics: list[str]) -> TableLayout:
         row_order=list(study.grid[study.rows]),
         col_order=list(study.grid[study.columns]) if study.columns else [],
         metrics=metrics,
+        delta_row=study.delta_row,
+        delta_column=study.delta_column,
+        test_row=study.test_row,
+        average_datasets=study.average_datasets,
+        paired=paired,
     )
 
 
@@ -91,11 +96,12 @@ def write_report(
     notes = [
         f"{len(results)} finished {'quick ' if quick else ''}runs; test-split metrics.",
         f"Comparisons use the {PAIRED if paired else WELCH} over seeds.",
-        *best_vs_runner_up(results, study, metrics, paired),
     ]
+    if study.test_row is None:   # with a test_row the table carries its own p-values (and notes them)
+        notes += best_vs_runner_up(results, study, metrics, paired)
     if quick:
         notes.insert(0, "QUICK smoke runs (shrunken epochs/data): not comparable with the paper.")
-    text = render_table(results, layout_for(study, metrics), datasets=ordered, paper=study.paper,
+    text = render_table(results, layout_for(study, metrics, paired), datasets=ordered, paper=study.paper,
                         paper_names=study.paper_names, fmt=fmt, notes=notes)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = study.name + ("_quick" if quick else "")

@@ -18,6 +18,16 @@ grid, the seeds, how its table or figure is laid out, and the paper's numbers fo
 
 A grid axis is a RunConfig setting; its values are a list, or a mapping label -> value when the
 paper names the values (fig10's MLP_s structures A-E).
+
+Optional layout fields add what the paper prints beside mean ± std:
+
+* ``delta_row: <row label>`` / ``delta_column: <column label>`` (one of the two): every other cell
+  also shows its difference to the reference cell of the same column / row (Table V's ΔAUC against
+  the Log row, Table VIII's against the Base column), ours beside the paper's;
+* ``test_row: <row label>``: per dataset, metric and column, a two-tailed t-test between that row
+  and the best other row (Table VII's p-values of TF4CTR against the best baseline);
+* ``average_datasets: true``: an extra block with each cell's mean over datasets (Table V's AVG.AUC,
+  and AVG.RI when a delta reference is set).
 """
 
 from __future__ import annotations
@@ -40,6 +50,7 @@ TOP_KEYS = {
     "quick", "paper_names", "paper", "description", "axis_label",
 }
 REQUIRED = ("name", "datasets", "base", "grid", "layout")
+LAYOUT_KEYS = ("rows", "columns", "metrics", "delta_row", "delta_column", "test_row", "average_datasets")
 SETTINGS = {f.name for f in dataclasses.fields(RunConfig)}
 
 
@@ -63,6 +74,10 @@ class Study:
     description: str = ""
     axis_label: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    delta_row: str | None = None                # Δ of every cell against this row's cell (same column)
+    delta_column: str | None = None             # Δ of every cell against this column's cell (same row)
+    test_row: str | None = None                 # t-test of this row against the best other row
+    average_datasets: bool = False              # extra block: each cell's mean over datasets
 
     @property
     def axes(self) -> list[str]:
@@ -189,8 +204,8 @@ def load_study(name_or_path: str) -> Study:
     if not isinstance(layout, dict):
         bad("layout", "must be a mapping with rows, columns, metrics")
     for k in layout:
-        if k not in ("rows", "columns", "metrics"):
-            bad(f"layout.{k}", "is not a layout field (rows, columns, metrics)")
+        if k not in LAYOUT_KEYS:
+            bad(f"layout.{k}", f"is not a layout field ({', '.join(LAYOUT_KEYS)})")
     rows = layout.get("rows")
     if rows not in grid:
         bad("layout.rows", f"must name a grid axis ({', '.join(grid)}), got {rows!r}")
@@ -202,6 +217,29 @@ def load_study(name_or_path: str) -> Study:
     metrics = layout.get("metrics", ["AUC"])
     if not isinstance(metrics, list) or not metrics or any(m not in METRICS for m in metrics):
         bad("layout.metrics", f"must be a non-empty list of {', '.join(METRICS)}")
+
+    def layout_label(fieldname: str, axis: str | None, what: str) -> str | None:
+        if fieldname not in layout:
+            return None
+        value = layout[fieldname]
+        if axis is None:
+            bad(f"layout.{fieldname}", f"needs a {what} axis ('layout.columns' is not set)")
+        labels = list(grid[axis])
+        if value is None or isinstance(value, (dict, list)) or str(value) not in labels:
+            bad(f"layout.{fieldname}", f"must be a label of the {what} axis '{axis}' ({', '.join(labels)}), "
+                                       f"got {value!r}")
+        return str(value)
+
+    delta_row = layout_label("delta_row", rows, "rows")
+    delta_column = layout_label("delta_column", columns, "columns")
+    if delta_row is not None and delta_column is not None:
+        bad("layout.delta_row", "and 'layout.delta_column' cannot both be set (one Δ reference per table)")
+    test_row = layout_label("test_row", rows, "rows")
+    if test_row is not None and len(grid[rows]) < 2:
+        bad("layout.test_row", f"needs another row to compare with, but axis '{rows}' has one label")
+    average_datasets = layout.get("average_datasets", False)
+    if not isinstance(average_datasets, bool):
+        bad("layout.average_datasets", f"must be true or false, got {average_datasets!r}")
 
     paper_names = raw.get("paper_names") or {}
     paper = raw.get("paper") or {}
@@ -217,7 +255,8 @@ def load_study(name_or_path: str) -> Study:
         seeds=tuple(seeds), base=base, dataset_settings=ds_settings, grid=grid, rows=rows,
         columns=columns, metrics=tuple(metrics), quick=quick, paper_names=dict(paper_names),
         paper=paper, path=path, description=str(raw.get("description", "")),
-        axis_label=str(raw.get("axis_label", rows)),
+        axis_label=str(raw.get("axis_label", rows)), delta_row=delta_row, delta_column=delta_column,
+        test_row=test_row, average_datasets=average_datasets,
     )
 
 
