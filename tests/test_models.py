@@ -110,3 +110,18 @@ def test_numeric_fields_are_embedded():
     out = m(batch(), torch.randn(6, 2))
     assert out.logit.shape == (6,)
     assert m.simple_encoder[0].in_features == (4 + 2) * 4
+
+
+@pytest.mark.parametrize(
+    "vocab,ssem,dfm,expected",
+    [
+        # "Total number of parameters" printed in the authors' published run logs (salmon1802/TF4CTR,
+        # checkpoints/), with the vocabulary sizes those logs list; MLP_s [400], MLP_c [400]*3, BN on.
+        ([942, 4084, 9, 9, 4, 5, 4, 11, 82, 233], "MoE", "Sum", 605_574),   # TF4CTRv2_Frappe_002
+        ([6042, 4, 9, 23, 3548], "GM", "CF", 546_100),                       # TF4CTRv2_ML-1M_003
+        ([16362, 22575, 49659], "SER", "Sum", 2_480_706),                    # TF4CTRv2_Movielens_045
+    ],
+)
+def test_parameter_counts_match_the_authors_run_logs(vocab, ssem, dfm, expected):
+    m = TF4CTR(vocab, embedding_dim=16, ssem=ssem, dfm=dfm, mlp_s=[400], mlp_c=[400, 400, 400], batch_norm=True)
+    assert count_parameters(m) == expected
