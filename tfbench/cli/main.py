@@ -269,7 +269,7 @@ def run(
     console.print(
         f"[bold]{spec.name}[/bold]: {len(plan)} runs ({len(set(p.dataset for p in plan))} datasets x "
         f"{len(plan) // max(1, len(set(p.dataset for p in plan)) * len(set(p.seed for p in plan)))} cells x "
-        f"{len(set(p.seed for p in plan))} seeds){' [quick]' if quick else ''}; {n_done} already done, {len(plan) - n_done} to run",
+        f"{len(set(p.seed for p in plan))} seeds){' (quick)' if quick else ''}; {n_done} already done, {len(plan) - n_done} to run",
         highlight=False,
     )
     if dry_run:
