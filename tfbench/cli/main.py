@@ -11,6 +11,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tfbench.errors import TfbenchError
@@ -39,7 +40,7 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except (TfbenchError, RunInProgress) as e:
-            err_console.print(f"[red]error:[/red] {e}", soft_wrap=True, highlight=False)
+            err_console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True, highlight=False)
             raise typer.Exit(2)
 
     return wrapper
