@@ -2,6 +2,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from tfbench.losses import make_objective
 from tfbench.runner import build_for, train_settings
@@ -42,3 +43,17 @@ def train_once(cfg, data):
     model = build_for(cfg, data)
     objective = make_objective(cfg.resolved_loss, **cfg.loss_hyperparameters())
     return fit(model, data, objective, train_settings(cfg), resolve_device("cpu"))
+
+
+def field_batch(vocab, n=6, seed=0):
+    """A deterministic [n, F] batch of field indices within the given vocabulary sizes."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.stack([torch.randint(0, v, (n,), generator=g) for v in vocab], dim=1)
+
+
+def t64(a):
+    return torch.tensor(a, dtype=torch.float64)
+
+
+def np_(t):
+    return t.detach().numpy()

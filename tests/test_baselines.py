@@ -21,7 +21,7 @@ from tfbench.models.interactions import (
     CrossLayer, CrossLayerV2, CrossNetwork, FirstOrder, fm_second_order,
 )
 
-from conftest import train_once
+from conftest import field_batch, t64, train_once
 
 VOCAB = [7, 5, 3, 9]
 NEW_MODELS = ["dnn", "widedeep", "deepfm", "dcn", "dcnv2"]
@@ -29,12 +29,8 @@ TWO_STREAM = ["widedeep", "deepfm", "dcn", "dcnv2"]
 
 
 def batch(n=6, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.stack([torch.randint(0, v, (n,), generator=g) for v in VOCAB], dim=1)
+    return field_batch(VOCAB, n, seed)
 
-
-def t64(a):
-    return torch.tensor(a, dtype=torch.float64)
 
 
 # ---------------------------------------------------------------- layers

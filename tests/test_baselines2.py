@@ -20,7 +20,7 @@ from tfbench.models.interactions import (
     RegulationModule,
 )
 
-from conftest import train_once
+from conftest import field_batch, np_, t64, train_once
 
 VOCAB = [7, 5, 3, 9]
 NEW_MODELS = ["xdeepfm", "autoint+", "afn+", "edcn"]
@@ -32,16 +32,9 @@ SMALL = dict(
 
 
 def batch(n=6, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.stack([torch.randint(0, v, (n,), generator=g) for v in VOCAB], dim=1)
+    return field_batch(VOCAB, n, seed)
 
 
-def t64(a):
-    return torch.tensor(a, dtype=torch.float64)
-
-
-def np_(t):
-    return t.detach().numpy()
 
 
 def softmax(z, axis=-1):

@@ -21,6 +21,8 @@ from tfbench.models.tf4ctr_plugin import field_inputs
 from tfbench.runner import build_for, train_settings
 from tfbench.train import fit, resolve_device, seed_everything
 
+from conftest import field_batch
+
 
 VOCAB = [7, 5, 3, 9]
 PLUGIN = ["deepfm", "widedeep", "xdeepfm"]
@@ -28,8 +30,7 @@ SMALL = dict(embedding_dim=4, mlp_c=[8, 6], dropout=0.0, batch_norm=False, cin_l
 
 
 def batch(n=6, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.stack([torch.randint(0, v, (n,), generator=g) for v in VOCAB], dim=1)
+    return field_batch(VOCAB, n, seed)
 
 
 def plugged(name, ssem="SER", dfm="WSF", num_numeric=0, **kw):
