@@ -88,6 +88,9 @@ class RunConfig:
     seed: int = 2023
     # a shrunken smoke run (`tfbench run --quick`): part of the key, never mixed with full runs in reports
     quick: bool = False
+    # False for tuning runs: the test split is never evaluated, so model selection cannot peek at it
+    # (part of the key when False, so a tuning run is never reused as a reported run)
+    evaluate_test: bool = True
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -153,6 +156,8 @@ class RunConfig:
             d.pop("synthetic_rows")
         if not self.quick:
             d.pop("quick")  # keeps the keys of full runs independent of this flag's existence
+        if self.evaluate_test:
+            d.pop("evaluate_test")  # likewise for every run that is not a tuning trial
         return d
 
     def model_hyperparameters(self) -> dict[str, Any]:

@@ -22,6 +22,15 @@ from tfbench.models import build_model, count_parameters
 from tfbench.train import EpochRecord, TrainSettings, fit, resolve_device, seed_everything
 
 
+class RunPruned(Exception):
+    """Raised by an ``on_epoch`` hook (the tuner's pruner) to stop a run early; the run is
+    recorded as ``pruned``, not ``failed``."""
+
+    def __init__(self, epoch: int, reason: str = ""):
+        super().__init__(reason or f"pruned after epoch {epoch}")
+        self.epoch = epoch
+
+
 @dataclass
 class RunOutcome:
     row: RunRow
@@ -34,7 +43,7 @@ def train_settings(cfg: RunConfig) -> TrainSettings:
         epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
         embedding_regularizer=cfg.embedding_regularizer, net_regularizer=cfg.net_regularizer,
         clip_norm=cfg.clip_norm, patience=cfg.patience, monitor=cfg.monitor, lr_decay=cfg.lr_decay,
-        min_lr=cfg.min_lr, seed=cfg.seed,
+        min_lr=cfg.min_lr, seed=cfg.seed, evaluate_test=cfg.evaluate_test,
     )
 
 
@@ -62,8 +71,12 @@ def execute_run(
     on_start: Callable[[RunRow, int], None] | None = None,
     on_batch: Callable[[int, int, int, float], None] | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    run_info: dict | None = None,
 ) -> RunOutcome:
-    """Train ``cfg`` unless an identical run is already ``done``; record everything in ``store``."""
+    """Train ``cfg`` unless an identical run is already ``done``; record everything in ``store``.
+
+    ``run_info`` adds columns to the run's row when it is trained here (the tuner's Optuna study
+    and trial number)."""
     dataset = dataset or load_for(cfg, data_dir, cache_dir)
     key = run_key(dataset.fingerprint, cfg)
     ident = RunIdentity(
@@ -84,7 +97,7 @@ def execute_run(
         model = build_for(cfg, dataset)
         objective = make_objective(cfg.resolved_loss, **cfg.loss_hyperparameters())
         n_params = count_parameters(model)
-        store.set_info(row.id, device=str(dev), torch_version=torch.__version__, num_params=n_params)
+        store.set_info(row.id, device=str(dev), torch_version=torch.__version__, num_params=n_params, **(run_info or {}))
         if on_start is not None:
             on_start(row, n_params)
 
@@ -96,6 +109,9 @@ def execute_run(
         result = fit(model, dataset, objective, train_settings(cfg), dev, on_batch=on_batch, on_epoch=epoch_hook)
     except KeyboardInterrupt:
         store.fail(row.id, "interrupted")
+        raise
+    except RunPruned as e:
+        store.prune(row.id, str(e))
         raise
     except Exception as e:  # recorded, then re-raised for the caller to report
         store.fail(row.id, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}")

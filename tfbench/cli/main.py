@@ -210,8 +210,9 @@ def _print_summary(row, wall_seconds: float):
     per_epoch = row.train_seconds / row.epochs_run if row.epochs_run else float("nan")
     console.print(
         f"best epoch {row.best_epoch} of {row.epochs_run}; training {row.train_seconds:.1f}s "
-        f"({per_epoch:.2f}s/epoch, {row.samples_per_second:,.0f} samples/s); test inference "
-        f"{row.inference_seconds:.3f}s; {row.num_params:,} parameters; wall {wall_seconds:.1f}s"
+        f"({per_epoch:.2f}s/epoch, {row.samples_per_second:,.0f} samples/s); "
+        + (f"test inference {row.inference_seconds:.3f}s; " if row.inference_seconds is not None else "test split not evaluated; ")
+        + f"{row.num_params:,} parameters; wall {wall_seconds:.1f}s"
     )
 
 
@@ -362,18 +363,18 @@ def report(
 @app.command()
 @user_errors
 def runs(
-    study: Optional[str] = typer.Option(None, help="Only runs of this study"),
+    study: Optional[str] = typer.Option(None, help="Only runs of this study (or of this Optuna tuning study)"),
     dataset: Optional[str] = typer.Option(None, help="Only runs on this dataset"),
     model: Optional[str] = typer.Option(None, help="Only runs of this model"),
-    status: Optional[str] = typer.Option(None, help="Only runs with this status: running, done, failed"),
+    status: Optional[str] = typer.Option(None, help="Only runs with this status: running, done, failed, pruned"),
     limit: Optional[int] = typer.Option(None, help="Show only the last N runs"),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
 ):
     """List stored runs."""
     from tfbench.db import ResultStore
 
-    if status is not None and status not in ("running", "done", "failed"):
-        raise TfbenchError(f"--status must be running, done or failed, got '{status}'")
+    if status is not None and status not in ("running", "done", "failed", "pruned"):
+        raise TfbenchError(f"--status must be running, done, failed or pruned, got '{status}'")
     rows = ResultStore(db).list_runs(study=study, dataset=dataset, model=model, status=status, limit=limit)
     if not rows:
         console.print("no runs match")
@@ -386,7 +387,7 @@ def runs(
         variant = r.model + (" tf4ctr" if plugged else "") + (
             f" {r.config.get('ssem')}+{r.config.get('dfm')}" if r.model == "tf4ctr" or plugged else "")
         t.add_row(
-            str(r.id), r.key[:10], r.study or "", r.dataset, variant, r.loss, str(r.seed), r.status,
+            str(r.id), r.key[:10], r.study or (f"{r.optuna_study} #{r.optuna_trial}" if r.optuna_study else ""), r.dataset, variant, r.loss, str(r.seed), r.status,
             _fmt(r.valid_auc), _fmt(r.test_auc), _fmt(r.test_gauc), str(r.epochs_run or ""),
             "" if r.train_seconds is None else f"{r.train_seconds:.1f}",
             r.finished_at.strftime("%Y-%m-%d %H:%M") if r.finished_at else "",
@@ -512,6 +513,173 @@ def losses():
 
     for name, (desc, _) in sorted(LOSSES.items()):
         console.print(f"[bold]{name}[/bold]  {desc}", highlight=False)
+
+
+# ---------------------------------------------------------------------------------------- tune
+tune_app = typer.Typer(
+    help="Tune hyperparameters with Optuna (stored in the results database; see `tfbench dashboard`).",
+    add_completion=False,
+)
+app.add_typer(tune_app, name="tune")
+
+
+@tune_app.callback(invoke_without_command=True)
+@user_errors
+def tune(
+    ctx: typer.Context,
+    dataset: str = typer.Option("synthetic", "--dataset", help="Named dataset or a BARS-style folder"),
+    model: str = typer.Option("tf4ctr", "--model", help="Model name (see `tfbench models`)"),
+    space: Optional[str] = typer.Option(None, "--space", help="Search-space file [default: the file in studies/spaces/ that lists the model]"),
+    trials: int = typer.Option(20, "--trials", help="Trials to add to the study in this command (shared out over --jobs)"),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Stop starting trials after this many seconds"),
+    name: Optional[str] = typer.Option(None, "--name", help="Study name; the same name continues the study [default MODEL-DATASET]"),
+    sampler: str = typer.Option("tpe", "--sampler", help="tpe, grid or random"),
+    pruner: str = typer.Option("median", "--pruner", help="median, hyperband or none (prunes on each epoch's validation objective)"),
+    jobs: int = typer.Option(1, "--jobs", help="Worker processes sharing the study"),
+    objective: str = typer.Option("AUC", "--objective", help="Validation objective to maximise: AUC, gAUC or AUC+gAUC"),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of fixed settings under every trial (flat keys as in `tfbench show`)"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs per trial [default 100]"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size [default 10000]"),
+    monitor: Optional[str] = typer.Option(None, "--monitor", help="Early-stopping monitor of each trial: AUC, gAUC, AUC+gAUC, logloss [default AUC]"),
+    synthetic_rows: Optional[int] = typer.Option(None, "--synthetic-rows", help="Rows of the synthetic dataset [default 100000]"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Training seed of every trial, and the sampler's seed [default 2023]"),
+    heartbeat: int = typer.Option(60, "--heartbeat", help="Seconds between a trial's heartbeats; a trial silent for twice this is failed and retried"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N"),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+):
+    """Tune a model on a dataset; running the same command again continues the study."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from tfbench.config import RunConfig, load_config_file
+    from tfbench.tune.tuner import TuneRequest, base_for_tuning, load_request_space
+    from tfbench.tune.tuner import tune as run_tune
+
+    spec = load_request_space(space, model)
+    values = {**spec.base, **(load_config_file(config) if config else {})}
+    for k in ("dataset", "seed", "quick", "evaluate_test"):
+        if config and k in values and k != "seed":
+            raise TfbenchError(f"config file {config}: '{k}' is fixed by the tuner; use the command's options")
+    cli = dict(dataset=dataset, model=model, epochs=epochs, batch_size=batch_size, monitor=monitor,
+               synthetic_rows=synthetic_rows, seed=seed)
+    base = RunConfig.from_dict({**values, **{k: v for k, v in cli.items() if v is not None}},
+                               source=f"config file {config}" if config else "option")
+    study_name = name or f"{model}-{Path(dataset).name if '/' in dataset else dataset}"
+    req = TuneRequest(
+        name=study_name, base=base_for_tuning(base), space=spec, trials=trials, timeout=timeout, sampler=sampler,
+        pruner=pruner, jobs=jobs, objective=objective, heartbeat_s=heartbeat, db_url=db, device=device,
+        data_dir=data_dir,
+    )
+    req.validate()
+
+    def header():
+        err_console.print(
+            f"tuning study '{study_name}': {model} on {base.dataset}, space {spec.path} "
+            f"({', '.join(p.name + ' ' + p.describe() for p in spec.params)}), {trials} trials, {sampler} sampler, "
+            f"{pruner} pruner, objective validation {objective}, {jobs} job(s)", highlight=False, soft_wrap=True,
+        )
+
+    summary = run_tune(req, on_start=header)
+    states = ", ".join(f"{v} {k.lower()}" for k, v in sorted(summary.states.items())) or "none"
+    console.print(f"study '{summary.name}': this command ran {states}; the study has {summary.total_trials} trials; "
+                  f"{summary.seconds:.1f}s wall", highlight=False)
+    if summary.best_number is not None:
+        console.print(f"best so far: trial {summary.best_number}, validation {objective} {summary.best_value:.6f} "
+                      f"{json.dumps(summary.best_settings, sort_keys=True)}", highlight=False, soft_wrap=True)
+    if summary.states.get("FAIL"):
+        raise typer.Exit(1)
+
+
+@tune_app.command("best")
+@user_errors
+def tune_best(
+    name: str = typer.Argument(..., help="Tuning study name"),
+    export: Optional[Path] = typer.Option(None, "--export", help="Write the best configuration as a study file (five seeds) for `tfbench run`"),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+):
+    """Print the best trial's configuration (and export it as a study)."""
+    import yaml
+
+    from tfbench.tune.tuner import best_trial, export_study
+
+    best = best_trial(name, db)
+    console.print(
+        f"[bold]{best.study}[/bold]: best trial {best.number} of {best.n_trials} ({best.n_complete} complete, "
+        f"{best.n_pruned} pruned, {best.n_failed} failed); validation {best.objective} {best.value:.6f}; run key {best.run_key}",
+        highlight=False,
+    )
+    console.print("searched: " + json.dumps(best.settings, sort_keys=True), highlight=False, soft_wrap=True)
+    eff = best.config.effective_dict()
+    console.print(yaml.safe_dump(eff, sort_keys=True, default_flow_style=None).rstrip(), highlight=False, soft_wrap=True)
+    if export is not None:
+        gauc = True
+        try:
+            from tfbench.db import ResultStore
+
+            row = ResultStore(db).get_by_key(best.run_key) if best.run_key else None
+            gauc = row is None or row.valid_gauc is not None
+        except Exception:
+            pass
+        export_study(best, export, metrics=("AUC", "gAUC") if gauc else ("AUC",))
+        err_console.print(f"wrote {export}; train it with: tfbench run {export}", highlight=False)
+
+
+@tune_app.command("spaces")
+@user_errors
+def tune_spaces():
+    """List the search-space files."""
+    from tfbench.tune.space import list_spaces, load_space
+
+    t = Table(show_header=True)
+    for col in ("space", "models", "parameters", "file"):
+        t.add_column(col)
+    for p in list_spaces():
+        s = load_space(p)
+        t.add_row(s.name, ", ".join(s.models), "; ".join(f"{q.name} {q.describe()}" for q in s.params), str(p))
+    console.print(t)
+
+
+@app.command()
+@user_errors
+def dashboard(
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)"),
+    port: int = typer.Option(8080, "--port", help="Port (0: any free port)"),
+):
+    """Serve the Optuna dashboard on the results database (Ctrl-C stops it)."""
+    import signal
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from optuna_dashboard import wsgi
+
+    from tfbench.db import ResultStore
+    from tfbench.tune.storage import optuna_storage
+
+    store = ResultStore(db)  # creates the file and tfbench's tables if needed, like every command
+    app_ = wsgi(optuna_storage(store.url, heartbeat_s=None))
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, *args):  # one line per request would drown the terminal
+            pass
+
+    try:
+        server = make_server(host, port, app_, handler_class=QuietHandler)
+    except OSError as e:
+        raise TfbenchError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+
+    def stop(_sig, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    console.print(f"Optuna dashboard on {store.url}: http://{host}:{server.server_port}/ (Ctrl-C to stop)", highlight=False)
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    console.print("dashboard stopped", highlight=False)
 
 
 def main():  # pragma: no cover - console entry

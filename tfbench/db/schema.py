@@ -27,7 +27,7 @@ class RunRow(Base):
     loss: Mapped[str] = mapped_column(String(64))
     seed: Mapped[int] = mapped_column(Integer)
     config: Mapped[dict] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), index=True)  # running | done | failed
+    status: Mapped[str] = mapped_column(String(16), index=True)  # running | done | failed | pruned
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -43,6 +43,9 @@ class RunRow(Base):
     tfbench_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     git_commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
     num_params: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # A tuning trial's run: the Optuna study (in the same database) and the trial number.
+    optuna_study: Mapped[str | None] = mapped_column(String(256), index=True, nullable=True)
+    optuna_trial: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     best_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
     epochs_run: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -118,7 +118,32 @@ class ResultStore:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         Base.metadata.create_all(self.engine)
+        self._add_missing_columns()
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def _add_missing_columns(self) -> None:
+        """Bring a database made by an older tfbench up to date. Schema changes so far only add
+        nullable columns, so a plain ALTER TABLE ... ADD COLUMN is the whole migration (and no
+        Alembic version table is needed that could collide with Optuna's ``alembic_version``)."""
+        for table in Base.metadata.sorted_tables:
+            have = {c["name"] for c in sa.inspect(self.engine).get_columns(table.name)}
+            added = set()
+            for col in table.columns:
+                if col.name in have:
+                    continue
+                added.add(col.name)
+                if not col.nullable:
+                    raise RuntimeError(f"table {table.name} lacks the non-nullable column {col.name}")
+                ddl = f"ALTER TABLE {table.name} ADD COLUMN {col.name} {col.type.compile(self.engine.dialect)}"
+                try:
+                    with self.engine.begin() as conn:
+                        conn.exec_driver_sql(ddl)
+                except sa.exc.OperationalError as e:  # another process added it first
+                    if "duplicate column" not in str(e).lower() and "already exists" not in str(e).lower():
+                        raise
+            for index in table.indexes:
+                if added & {c.name for c in index.columns}:
+                    index.create(self.engine, checkfirst=True)
 
     # ------------------------------------------------------------------ queries
     def get_by_key(self, key: str) -> RunRow | None:
@@ -147,7 +172,7 @@ class ResultStore:
         with self.Session() as s:
             q = select(RunRow).order_by(RunRow.id)
             if study:
-                q = q.where(RunRow.study == study)
+                q = q.where(sa.or_(RunRow.study == study, RunRow.optuna_study == study))
             if dataset:
                 q = q.where(RunRow.dataset == dataset)
             if model:
@@ -218,6 +243,7 @@ class ResultStore:
             git_commit=git_commit(), best_epoch=None, epochs_run=None, valid_auc=None,
             valid_gauc=None, valid_logloss=None, test_auc=None, test_gauc=None, test_logloss=None,
             metrics=None, train_seconds=None, inference_seconds=None, samples_per_second=None,
+            optuna_study=None, optuna_trial=None,
         )
         for _ in range(3):
             try:
@@ -283,9 +309,18 @@ class ResultStore:
                 "stopped_early": result.stopped_early,
             }
             row.train_seconds = result.train_seconds
-            row.inference_seconds = result.inference_seconds
+            row.inference_seconds = _finite(result.inference_seconds)
             row.samples_per_second = _finite(result.samples_per_second)
         return self.get_by_key(row.key)
+
+    def prune(self, run_id: int, reason: str) -> None:
+        """A tuning trial stopped early by its pruner: not a failure; its epochs are kept."""
+        with self.Session.begin() as s:
+            s.execute(
+                sa.update(RunRow)
+                .where(RunRow.id == run_id, RunRow.status == "running")
+                .values(status="pruned", error=reason[:4000], finished_at=_now())
+            )
 
     def fail(self, run_id: int, error: str) -> None:
         with self.Session.begin() as s:

@@ -46,6 +46,7 @@ class TrainSettings:
     min_lr: float = 1e-6
     seed: int = 2023
     eval_batch_size: int = 65_536
+    evaluate_test: bool = True        # False while tuning: the test split is not touched
 
 
 @dataclass
@@ -66,7 +67,7 @@ class TrainResult:
     valid: dict[str, float]
     test: dict[str, float]
     train_seconds: float
-    inference_seconds: float          # evaluation of the test split with the best weights
+    inference_seconds: float | None   # evaluation of the test split with the best weights (None: not evaluated)
     samples_per_second: float
     stopped_early: bool
 
@@ -154,7 +155,7 @@ def fit(
     model.to(device)
     train = to_device(dataset.train, device)
     valid = to_device(dataset.valid, device)
-    test = to_device(dataset.test, device)
+    test = to_device(dataset.test, device) if settings.evaluate_test else None
     n = len(train)
     if n == 0:
         raise TrainingError("the train split is empty")
@@ -221,9 +222,12 @@ def fit(
     if best_state is not None:
         model.load_state_dict(best_state)
     valid_metrics = history[best_epoch - 1].valid if best_epoch else evaluate(model, valid)
-    t0 = time.perf_counter()
-    test_metrics = evaluate(model, test, settings.eval_batch_size) if len(test) else {}
-    inference_seconds = time.perf_counter() - t0
+    test_metrics: dict[str, float] = {}
+    inference_seconds = None
+    if test is not None and len(test):
+        t0 = time.perf_counter()
+        test_metrics = evaluate(model, test, settings.eval_batch_size)
+        inference_seconds = time.perf_counter() - t0
     return TrainResult(
         history=history,
         best_epoch=best_epoch,
