@@ -10,11 +10,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from tfbench.errors import ConfigError
 from tfbench.losses import LOSSES
@@ -276,15 +275,10 @@ def parse_units(value: Any) -> tuple[int, ...]:
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """A flat YAML mapping of RunConfig keys (validated when merged)."""
+    from tfbench.yamlfile import read_yaml
+
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"config file {p} does not exist") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"config file {p}{line}: not valid YAML") from None
+    data = read_yaml(p, "config file")
     if data is None:
         return {}
     if not isinstance(data, dict):

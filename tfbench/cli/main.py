@@ -285,7 +285,6 @@ def run(
         return
     register(store, plan, keys)
     t0 = time.perf_counter()
-    live = err_console.is_terminal
 
     def on_update(progress, item, kind, msg):
         c = progress.counts

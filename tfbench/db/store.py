@@ -25,7 +25,7 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import selectinload, sessionmaker
 
 from tfbench import __version__
 from tfbench.db.schema import Base, EpochRow, RunRow, StudyRunRow

@@ -38,10 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from tfbench.config import RunConfig
 from tfbench.errors import ConfigError
+from tfbench.yamlfile import read_yaml
 
 DEFAULT_SEEDS = (2023, 2024, 2025, 2026, 2027)
 METRICS = ("AUC", "gAUC", "logloss")
@@ -134,11 +134,7 @@ def list_studies() -> list[Path]:
 
 def load_study(name_or_path: str) -> Study:
     path = find_study(name_or_path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise ConfigError(f"{path}{f' line {mark.line + 1}' if mark else ''}: not valid YAML") from None
+    raw = read_yaml(path, "study file")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a study file must be a mapping")
 

@@ -26,10 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tfbench.config import RunConfig
 from tfbench.errors import ConfigError
+from tfbench.yamlfile import read_yaml
 
 SPACE_KEYS = {"name", "description", "models", "base", "params"}
 PARAM_KEYS = {"low", "high", "step", "log", "choices"}
@@ -142,13 +141,7 @@ def load_space(path: str | Path) -> SearchSpace:
             if (d / f"{p}.yaml").is_file():
                 p = d / f"{p}.yaml"
                 break
-    try:
-        raw = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"search space file {p} does not exist") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise ConfigError(f"{p}{f' line {mark.line + 1}' if mark else ''}: not valid YAML") from None
+    raw = read_yaml(p, "search space file")
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}: expected a mapping with 'params', got {type(raw).__name__}")
     for key in raw:
