@@ -55,7 +55,10 @@ def load_for(cfg: RunConfig, data_dir: str | None = None, cache_dir: str | None 
 
 
 def build_for(cfg: RunConfig, dataset: EncodedDataset) -> torch.nn.Module:
-    return build_model(cfg.model, dataset.vocab_sizes, len(dataset.numeric_fields), **cfg.model_hyperparameters())
+    layout = dataset.field_layout() if dataset.has_sequences else None
+    return build_model(
+        cfg.model, dataset.vocab_sizes, len(dataset.numeric_fields), layout=layout, **cfg.model_hyperparameters()
+    )
 
 
 def execute_run(

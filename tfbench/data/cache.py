@@ -29,7 +29,9 @@ import numpy as np
 from tfbench.data.encode import SPLIT_NAMES
 from tfbench.data.types import CategoricalField, EncodedDataset, Split
 
-FORMAT_VERSION = 1
+# 2: fields carry max_len and pooling (sequence fields take max_len columns of x_cat). A file of
+# another version is reported as unusable and rebuilt (and its key differs anyway).
+FORMAT_VERSION = 2
 _ARRAYS = ("x_cat", "x_num", "y", "group")
 
 
@@ -84,7 +86,7 @@ def _to_payload(ds: EncodedDataset) -> tuple[str, dict[str, np.ndarray]]:
             "format": FORMAT_VERSION,
             "name": ds.name,
             "fingerprint": ds.fingerprint,
-            "fields": [[f.name, f.vocab_size, f.oov_index] for f in ds.fields],
+            "fields": [[f.name, f.vocab_size, f.oov_index, f.max_len, f.pooling] for f in ds.fields],
             "numeric_fields": ds.numeric_fields,
             "group_field": ds.group_field,
             "info": ds.info,
@@ -147,10 +149,18 @@ def load(path: Path) -> EncodedDataset:
             )
             if (info["group_field"] is None) != (splits[split_name].group is None):
                 raise CacheCorrupt(f"group array of {split_name} inconsistent with meta")
+        fields = [
+            CategoricalField(name=n, vocab_size=int(v), oov_index=int(o), max_len=int(m), pooling=p)
+            for n, v, o, m, p in info["fields"]
+        ]
+        width = sum(f.width for f in fields)
+        for split_name, split in splits.items():
+            if split.x_cat.ndim != 2 or split.x_cat.shape[1] != width:
+                raise CacheCorrupt(f"x_cat of {split_name} has shape {split.x_cat.shape}, fields need {width} columns")
         return EncodedDataset(
             name=info["name"],
             fingerprint=info["fingerprint"],
-            fields=[CategoricalField(name=n, vocab_size=int(v), oov_index=int(o)) for n, v, o in info["fields"]],
+            fields=fields,
             numeric_fields=list(info["numeric_fields"]),
             group_field=info["group_field"],
             train=splits["train"],

@@ -118,10 +118,25 @@ IGNORES_MLP_S = (
 IGNORES_MLP_C = ("edcn", "eulernet")
 
 
-def build_model(name: str, vocab_sizes: Sequence[int], num_numeric: int, **hyper) -> nn.Module:
+def build_model(
+    name: str, vocab_sizes: Sequence[int], num_numeric: int, layout: Sequence[tuple[int, str | None]] | None = None, **hyper
+) -> nn.Module:
+    """Build model ``name`` for categorical fields of ``vocab_sizes`` and ``num_numeric`` numeric fields.
+
+    ``layout`` (``EncodedDataset.field_layout()``) gives each categorical field's (columns in
+    x_cat, pooling): multi-valued fields are pooled into one field embedding by every embedding
+    table of the model (see ``FieldEmbedding``), so each model still sees one embedding per field.
+    """
     if name not in MODELS:
         raise ConfigError(f"unknown model '{name}': known models are {', '.join(sorted(MODELS))}")
-    return MODELS[name][1](list(vocab_sizes), num_numeric, **hyper)
+    model = MODELS[name][1](list(vocab_sizes), num_numeric, **hyper)
+    if layout is not None:
+        if len(layout) != len(vocab_sizes):
+            raise ConfigError(f"layout has {len(layout)} fields but vocab_sizes has {len(vocab_sizes)}")
+        for m in model.modules():
+            if isinstance(m, FieldEmbedding):
+                m.set_layout(layout)
+    return model
 
 
 def embedding_modules(model: nn.Module) -> list[FieldEmbedding]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Sequence
 
 import torch
@@ -14,17 +15,56 @@ class FieldEmbedding(nn.Module):
     All categorical fields share one table with per-field offsets, so a batch is embedded by
     a single gather. Numeric field k is embedded as value_k · v_k (FuxiCTR's convention).
     Initialised N(0, 1e-4) like FuxiCTR's embeddings, which the authors' runs use.
+
+    Multi-valued (sequence) fields: ``layout`` gives, per categorical field, ``(width, pooling)``;
+    a field with ``pooling`` ("mean" or "sum") occupies ``width`` consecutive columns of
+    ``x_cat`` whose index 0 is padding, and its field embedding is the mean (or sum) of the
+    embeddings of its non-padding tokens (the zero vector when a row has none). Plain fields
+    are ``(1, None)``. The layout does not change the parameters (each field's table has its
+    vocabulary's rows either way), so ``build_model`` sets it on every embedding of a model with
+    :meth:`set_layout` after building it.
     """
 
-    def __init__(self, vocab_sizes: Sequence[int], dim: int, num_numeric: int = 0):
+    def __init__(self, vocab_sizes: Sequence[int], dim: int, num_numeric: int = 0, layout=None):
         super().__init__()
         self.dim = dim
+        self.vocab_sizes = [int(v) for v in vocab_sizes]
         self.num_fields = len(vocab_sizes) + num_numeric
-        offsets = torch.tensor([0, *list(vocab_sizes)[:-1]], dtype=torch.int64).cumsum(0)
-        self.register_buffer("offsets", offsets, persistent=False)
         self.table = nn.Embedding(int(sum(vocab_sizes)), dim)
         self.numeric = nn.Parameter(torch.empty(num_numeric, dim)) if num_numeric else None
+        self.set_layout(layout)
         self.reset_parameters()
+
+    def set_layout(self, layout: Sequence[tuple[int, str | None]] | None) -> None:
+        """Set the per-field (width, pooling) layout of ``x_cat`` (None: one column per field)."""
+        n = len(self.vocab_sizes)
+        if layout is None:
+            layout = [(1, None)] * n
+        layout = [(int(w), p) for w, p in layout]
+        if len(layout) != n:
+            raise ValueError(f"layout has {len(layout)} fields, the embedding has {n} categorical fields")
+        for j, (w, p) in enumerate(layout):
+            if p is None and w != 1:
+                raise ValueError(f"field {j}: a plain field takes one column, got width {w}")
+            if p is not None and (p not in ("mean", "sum") or w < 1):
+                raise ValueError(f"field {j}: sequence pooling must be 'mean' or 'sum' with width >= 1, got {p!r}, {w}")
+        field_offsets = [0, *itertools.accumulate(self.vocab_sizes)][:n]
+        column_offsets = [off for off, (w, _) in zip(field_offsets, layout) for _ in range(w)]
+        device = self.table.weight.device
+        self.register_buffer("offsets", torch.tensor(column_offsets, dtype=torch.int64, device=device), persistent=False)
+        self.num_columns = len(column_offsets)
+        # (start, end, pooling) column segments: runs of plain fields stay as they are, each
+        # sequence field is pooled over its columns.
+        segments: list[tuple[int, int, str | None]] = []
+        col = 0
+        for w, p in layout:
+            if p is None and segments and segments[-1][2] is None and segments[-1][1] == col:
+                segments[-1] = (segments[-1][0], col + 1, None)
+            else:
+                segments.append((col, col + w, p))
+            col += w
+        self.segments = segments
+        self.pooled = any(p is not None for _, p in layout)
 
     def reset_parameters(self) -> None:
         nn.init.normal_(self.table.weight, std=1e-4)
@@ -32,7 +72,20 @@ class FieldEmbedding(nn.Module):
             nn.init.normal_(self.numeric, std=1e-4)
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None) -> torch.Tensor:
+        if x_cat.shape[1] != self.num_columns:
+            raise ValueError(f"x_cat has {x_cat.shape[1]} columns, the field layout has {self.num_columns}")
         emb = self.table(x_cat + self.offsets)
+        if self.pooled:
+            pieces = []
+            for start, end, pooling in self.segments:
+                e = emb[:, start:end]
+                if pooling is not None:
+                    mask = (x_cat[:, start:end] != 0).unsqueeze(-1).to(e.dtype)
+                    e = (e * mask).sum(dim=1, keepdim=True)
+                    if pooling == "mean":
+                        e = e / mask.sum(dim=1, keepdim=True).clamp(min=1.0)
+                pieces.append(e)
+            emb = torch.cat(pieces, dim=1)
         if self.numeric is not None and x_num is not None and x_num.shape[1] > 0:
             emb = torch.cat([emb, x_num.unsqueeze(-1) * self.numeric], dim=1)
         return emb
