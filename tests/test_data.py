@@ -223,7 +223,7 @@ def test_unknown_dataset(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     msg = error_of("foo", tmp_path)
     assert msg == (
-        "unknown dataset 'foo': known datasets are synthetic, frappe-nfm;"
+        "unknown dataset 'foo': known datasets are synthetic, frappe-nfm, frappe, ml-tag, ml-1m, kkbox, criteo;"
         " or give a folder with train.csv/valid.csv/test.csv"
     )
 
@@ -451,7 +451,7 @@ def test_dirs_and_named_datasets(tmp_path, monkeypatch):
     assert resolve_cache_dir(tmp_path / "argc") == tmp_path / "argc"
 
     listing = {d["name"]: d for d in named_datasets(tmp_path / "root")}
-    assert set(listing) == {"synthetic", "frappe-nfm"}
+    assert set(listing) == {"synthetic", "frappe-nfm", "frappe", "ml-tag", "ml-1m", "kkbox", "criteo"}
     assert listing["synthetic"]["available"] is True
     assert listing["frappe-nfm"]["available"] is False
     assert listing["frappe-nfm"]["rows"] == 86_582

@@ -453,6 +453,71 @@ def datasets(data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DAT
     console.print(t)
 
 
+data_app = typer.Typer(help="The paper's datasets: statistics of a prepared dataset (`tfbench data info NAME`).",
+                       add_completion=False, no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+def _num(x) -> str:
+    return "—" if x is None else f"{x:,}"
+
+
+@data_app.command("info")
+@user_errors
+def data_info(
+    name: str = typer.Argument(..., help="A named dataset: frappe, ml-tag, ml-1m, kkbox, criteo (or synthetic, frappe-nfm)"),
+    min_count: Optional[int] = typer.Option(None, "--min-count", help="Values seen fewer times in train map to OOV [default: the paper's for this dataset]"),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+):
+    """Prepare (or load from the cache) a dataset and print its statistics beside the paper's (Table III)."""
+    import warnings
+
+    from tfbench.data import PAPER_DATASETS, DataWarning, load_dataset
+    from tfbench.data.named import positive_percent
+
+    spec = PAPER_DATASETS.get(name)
+    if min_count is None:
+        min_count = spec.expected.min_count if spec is not None else 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)  # the differences are printed below
+        ds = load_dataset(name, data_dir=data_dir, min_count=min_count)
+    exp = spec.expected if spec is not None else None
+    console.print(
+        f"[bold]{escape(ds.name)}[/bold]  {escape(str(ds.info.get('path') or ''))}  min_count {min_count}"
+        f"  (cache {ds.info.get('cache')})", highlight=False,
+    )
+    t = Table(title="splits", show_header=True)
+    for col in ("split", "rows", "paper rows", "positive rate"):
+        t.add_column(col, justify="left" if col == "split" else "right")
+    for split_name, split in ds.splits().items():
+        t.add_row(split_name, _num(len(split)), _num(exp.rows[split_name]) if exp else "—",
+                  f"{100.0 * float(split.y.mean()):.2f}%" if len(split) else "—")
+    total = sum(len(s) for s in ds.splits().values())
+    t.add_row("all", _num(total), _num(sum(exp.rows.values())) if exp else "—",
+              f"{positive_percent(ds):.2f}% (paper {exp.positive_percent:.1f}%)" if exp else f"{positive_percent(ds):.2f}%")
+    console.print(t)
+    t = Table(title="fields (vocabulary sizes include the padding and OOV entries)", show_header=True)
+    for col in ("field", "kind", "vocabulary", "authors' run"):
+        t.add_column(col, justify="right" if col in ("vocabulary", "authors' run") else "left")
+    for f in ds.fields:
+        kind = f"multi-valued, max {f.max_len}, {f.pooling}" if f.is_sequence else "categorical"
+        if ds.group_field == f.name:
+            kind += ", gAUC group"
+        theirs = exp.vocab_sizes.get(f.name) if exp else None
+        t.add_row(f.name, kind, _num(f.vocab_size), _num(theirs))
+    t.add_row("total", f"{ds.num_fields} fields" + (f" (paper {exp.fields})" if exp else ""),
+              _num(sum(ds.vocab_sizes)), f"{_num(exp.features)} (Table III)" if exp else "—")
+    console.print(t)
+    if exp is not None:
+        if exp.note:
+            console.print(f"note: {escape(exp.note)}", highlight=False)
+        diffs = ds.info.get("paper_differences") or []
+        if diffs:
+            console.print(f"differs from the paper: {escape('; '.join(diffs))}", highlight=False, soft_wrap=True)
+        else:
+            console.print("matches the paper's statistics", highlight=False)
+
+
 # Frappe as our encoder sees it (per-field vocabulary sizes, padding and OOV rows included).
 FRAPPE_VOCAB_SIZES = (942, 4084, 9, 9, 4, 5, 4, 11, 82, 233)
 # The paper's settings (§IV-A) for the parameter table; every other setting is the model's default.

@@ -1,7 +1,9 @@
 """Data stage: read a dataset, encode it with train-only vocabularies, cache the result.
 
 Entry point: :func:`load_dataset`. A spec is a named dataset (``synthetic``,
-``frappe-nfm``), a BARS-style folder (``train.csv``/``valid.csv``/``test.csv``), a folder
+``frappe-nfm``, and the paper's ``frappe``, ``ml-tag``, ``ml-1m``, ``kkbox``, ``criteo``, see
+``named.py``; these warn with a :class:`DataWarning` when their statistics differ from the
+paper's), a BARS-style folder (``train.csv``/``valid.csv``/``test.csv``), a folder
 of libFM files, or a single ``.libfm`` file. A bare name that is neither a named dataset
 nor an existing path is also looked up under the data root. See ``encode.py`` for the
 vocabulary and group-id rules and ``cache.py`` for the cache format.
@@ -16,8 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from tfbench.data import cache as _cache
+from tfbench.data import named as _named
 from tfbench.data.cache import CacheWarning
 from tfbench.data.encode import SPLIT_NAMES, encode
+from tfbench.data.named import PAPER_DATASETS, DataWarning
 from tfbench.data.registry import (
     NAMED,
     Options,
@@ -33,6 +37,8 @@ __all__ = [
     "CacheWarning",
     "CategoricalField",
     "DataError",
+    "DataWarning",
+    "PAPER_DATASETS",
     "EncodedDataset",
     "NAMED",
     "Split",
@@ -62,6 +68,22 @@ def _numeric_option(numeric) -> list[str]:
             raise ConfigError(f"option numeric: expected column names, got {col!r}")
         out.append(col)
     return out
+
+
+def _check_paper(ds: EncodedDataset, min_count: int) -> None:
+    """Compare a named paper dataset with its expected statistics; warn once about every difference."""
+    spec = PAPER_DATASETS.get(ds.name)
+    if spec is None or not ds.info.get("source", "").startswith("paper-"):
+        return
+    differences = _named.compare(ds, spec, min_count)
+    ds.info["paper_differences"] = differences
+    if differences:
+        warnings.warn(
+            f"dataset '{ds.name}' differs from the statistics the paper reports for {spec.title}: "
+            + "; ".join(differences),
+            DataWarning,
+            stacklevel=3,
+        )
 
 
 def load_dataset(
@@ -132,6 +154,7 @@ def load_dataset(
                     encode_seconds=0.0,
                     load_seconds=round(time.perf_counter() - t_start, 4),
                 )
+                _check_paper(ds, opts.min_count)
                 return ds
 
     t_encode = time.perf_counter()
@@ -170,4 +193,5 @@ def load_dataset(
             warnings.warn(f"could not write dataset cache {path}: {exc}", CacheWarning, stacklevel=2)
             ds.info["cache_error"] = str(exc)
     ds.info["load_seconds"] = round(time.perf_counter() - t_start, 4)
+    _check_paper(ds, opts.min_count)
     return ds

@@ -49,8 +49,8 @@ def _utf8_error(path: Path, exc: UnicodeDecodeError) -> DataError:
     return DataError(f"{path}: not valid UTF-8 text ({exc.reason} at byte {exc.start})")
 
 
-def read_header(path: Path) -> list[str]:
-    """The header row of a CSV file, validated (non-empty, unique, named columns)."""
+def read_header(path: Path, label: str = LABEL) -> list[str]:
+    """The header row of a CSV file, validated (non-empty, unique, named columns, a ``label`` column)."""
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:
             header = next(csv.reader(fh), None)
@@ -59,7 +59,7 @@ def read_header(path: Path) -> list[str]:
     except csv.Error as exc:
         raise DataError(f"{path}, line 1: cannot read the header ({exc})") from None
     if not header:
-        raise DataError(f"{path}: empty file or empty first line, expected a header line with a '{LABEL}' column")
+        raise DataError(f"{path}: empty file or empty first line, expected a header line with a '{label}' column")
     seen = set()
     for pos, name in enumerate(header, start=1):
         if name == "":
@@ -67,8 +67,8 @@ def read_header(path: Path) -> list[str]:
         if name in seen:
             raise DataError(f"{path}, line 1: duplicate column '{name}' in the header")
         seen.add(name)
-    if LABEL not in seen:
-        raise DataError(f"{path}, line 1: no '{LABEL}' column in the header (columns: {', '.join(header)})")
+    if label not in seen:
+        raise DataError(f"{path}, line 1: no '{label}' column in the header (columns: {', '.join(header)})")
     return header
 
 
@@ -149,7 +149,9 @@ def _scan_field_counts(path: Path, n_cols: int) -> _Layout:
     return _Layout(n_records=n_records, blank_lines=blank_lines)
 
 
-def _read_split(path: Path, header: list[str], numeric: list[str]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def _read_split(
+    path: Path, header: list[str], numeric: list[str], label: str = LABEL
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Read one split file; return (frame of categorical columns, numeric matrix, labels)."""
     layout = _scan_field_counts(path, len(header))
     if layout.n_records == 0:
@@ -177,13 +179,13 @@ def _read_split(path: Path, header: list[str], numeric: list[str]) -> tuple[pd.D
             f" expected {layout.n_records} rows and {len(header)} columns); check quoting"
         )
 
-    labels = df[LABEL].map(_LABEL_VALUES)
+    labels = df[label].map(_LABEL_VALUES)
     if labels.isna().any():
-        labels = df[LABEL].str.strip().map(_LABEL_VALUES)
+        labels = df[label].str.strip().map(_LABEL_VALUES)
         if labels.isna().any():
             k = int(np.flatnonzero(labels.isna().to_numpy())[0])
-            value = df[LABEL].iat[k]
-            raise DataError(f"{path}, line {layout.line_of(k)}: label '{value}' is not 0 or 1")
+            value = df[label].iat[k]
+            raise DataError(f"{path}, line {layout.line_of(k)}: {label} '{value}' is not 0 or 1")
     y = labels.to_numpy(dtype=np.float32)
 
     num = np.empty((len(df), len(numeric)), dtype=np.float32)
@@ -197,6 +199,7 @@ def _read_split(path: Path, header: list[str], numeric: list[str]) -> tuple[pd.D
                 " which is not a finite number"
             )
         num[:, j] = values
+    df.attrs["line_of"] = layout.line_of  # 1-based file line of data record k, for later error messages
     return df, num, y
 
 
@@ -207,12 +210,30 @@ def auto_group_field(fields: list[str]) -> str | None:
     return None
 
 
-def load_csv_folder(folder: Path, numeric: list[str], group_field: str | None) -> RawData:
-    """Read and validate a BARS-style folder into :class:`RawData`."""
+def load_csv_folder(
+    folder: Path,
+    numeric: list[str],
+    group_field: str | None,
+    label: str = LABEL,
+    required: list[str] | None = None,
+    dataset: str | None = None,
+) -> RawData:
+    """Read and validate a BARS-style folder into :class:`RawData`.
+
+    ``label`` names the label column; ``required`` lists columns that must be in the header
+    (named datasets: a missing one is reported with the file and the ``dataset`` name).
+    """
     files = split_files(folder)
-    header = read_header(files["train"])
+    header = read_header(files["train"], label)
+    missing = [c for c in (required or []) if c not in header]
+    if missing:
+        what = f"dataset '{dataset}'" if dataset else "the dataset"
+        raise DataError(
+            f"{files['train']}, line 1: missing column{'s' if len(missing) > 1 else ''} {', '.join(repr(c) for c in missing)}"
+            f" ({what} needs {', '.join([label, *required])}; the header has {', '.join(header)})"
+        )
     for split in ("valid", "test"):
-        other = read_header(files[split])
+        other = read_header(files[split], label)
         if other != header:
             diff = next(
                 (i for i, (a, b) in enumerate(zip(header, other)) if a != b),
@@ -226,8 +247,8 @@ def load_csv_folder(folder: Path, numeric: list[str], group_field: str | None) -
             )
 
     for col in numeric:
-        if col == LABEL:
-            raise DataError(f"option numeric: '{LABEL}' is the label column, not a numeric field")
+        if col == label:
+            raise DataError(f"option numeric: '{label}' is the label column, not a numeric field")
         if col not in header:
             raise DataError(
                 f"option numeric: column '{col}' is not in the header of {files['train']}"
@@ -235,15 +256,15 @@ def load_csv_folder(folder: Path, numeric: list[str], group_field: str | None) -
             )
     numeric_set = set(numeric)
     numeric_names = [c for c in header if c in numeric_set]  # header order
-    field_names = [c for c in header if c != LABEL and c not in numeric_set]
+    field_names = [c for c in header if c != label and c not in numeric_set]
     if not field_names:
         raise DataError(
-            f"{files['train']}: no categorical columns (every column besides '{LABEL}' is numeric);"
+            f"{files['train']}: no categorical columns (every column besides '{label}' is numeric);"
             " at least one categorical field is needed"
         )
 
     if group_field is not None:
-        if group_field not in header or group_field == LABEL:
+        if group_field not in header or group_field == label:
             raise DataError(
                 f"option group_field: '{group_field}' is not a categorical column of {files['train']}"
                 f" (columns: {', '.join(field_names)})"
@@ -255,9 +276,9 @@ def load_csv_folder(folder: Path, numeric: list[str], group_field: str | None) -
 
     splits = {}
     for split in SPLIT_NAMES:
-        df, num, y = _read_split(files[split], header, numeric_names)
+        df, num, y = _read_split(files[split], header, numeric_names, label)
         cat = [df[c].to_numpy(dtype=object) for c in field_names]
-        splits[split] = RawSplit(cat=cat, num=num, y=y)
+        splits[split] = RawSplit(cat=cat, num=num, y=y, line_of=df.attrs["line_of"])
     return RawData(
         field_names=field_names,
         numeric_names=numeric_names,

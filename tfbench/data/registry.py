@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tfbench.data import csv_source, libfm_source, synthetic
+from tfbench.data import csv_source, libfm_source, named, synthetic
 from tfbench.data.cache import file_sha256
 from tfbench.data.encode import RawData, split_sizes
 from tfbench.errors import DataError
@@ -51,6 +51,12 @@ NAMED: dict[str, NamedDataset] = {
         folder=FRAPPE_FOLDER,
         files=FRAPPE_FILES,
     ),
+    **{
+        spec.name: NamedDataset(
+            name=spec.name, description=spec.description, rows=spec.total_rows, folder=spec.folder, files=spec.files
+        )
+        for spec in named.PAPER_DATASETS.values()
+    },
 }
 
 
@@ -190,6 +196,41 @@ def _frappe_source(data_dir: Path, opts: Options) -> Source:
     )
 
 
+def _paper_source(name: str, data_dir: Path, opts: Options) -> Source:
+    spec = named.PAPER_DATASETS[name]
+    folder = data_dir / spec.folder
+    missing = [f for f in spec.files if not (folder / f).is_file()]
+    if missing:
+        raise DataError(
+            f"dataset '{name}' not found: looked for {', '.join(missing)} in {folder};"
+            f" set the data root with {DATA_DIR_ENV} or --data-dir (the folder holding {spec.folder}/),"
+            f" and unpack {spec.url} there"
+        )
+    _no_numeric(name, opts)
+    group = opts.group_field or spec.group_field
+    _check_group(name, group, list(spec.fields))
+
+    def build() -> RawData:
+        raw = spec.build(folder)
+        raw.group_field = group
+        raw.info["paper_dataset"] = name
+        return raw
+
+    return Source(
+        name=name,
+        kind=f"paper-{name}",
+        path=str(folder),
+        files=[folder / f for f in spec.files],
+        key_options={
+            "dataset": name,
+            "prep_version": named.PREP_VERSION,
+            "min_count": opts.min_count,
+            "group_field": group,
+        },
+        build=build,
+    )
+
+
 def _csv_source(folder: Path, opts: Options) -> Source:
     files = csv_source.split_files(folder)
     return Source(
@@ -271,6 +312,8 @@ def resolve_source(spec: str, data_dir: str | Path | None, opts: Options) -> Sou
         return _synthetic_source(opts)
     if spec == "frappe-nfm":
         return _frappe_source(resolve_data_dir(data_dir), opts)
+    if spec in named.PAPER_DATASETS:
+        return _paper_source(spec, resolve_data_dir(data_dir), opts)
     if spec.strip() == "":
         raise _unknown(spec)
     path = Path(spec).expanduser()
