@@ -95,7 +95,9 @@ def test_frappe_fields_oov_and_warning(tmp_path):
     assert len(warned) == 1
     msg = warned[0]
     assert "frappe" in msg and "rows train 403 (expected 202,027)" in msg and "rows test 61 (expected 28,860)" in msg
-    assert "features" in msg and "positive ratio" in msg
+    assert "positive ratio" in msg
+    # total vocabulary against the authors' Frappe run (942 + 4084 + ... = 5,383; Table III 5,382)
+    assert "(expected 5,383, the sum of the vocabulary sizes in the authors' runs; Table III: 5,382)" in msg
 
 
 def test_no_warning_when_the_statistics_match(tmp_path, monkeypatch):
@@ -106,7 +108,7 @@ def test_no_warning_when_the_statistics_match(tmp_path, monkeypatch):
     spec = named_mod.PAPER_DATASETS["frappe"]
     same = dataclasses.replace(
         spec.expected, rows={"train": 403, "valid": 102, "test": 61}, positive_percent=round(pos, 1),
-        features=sum(first.vocab_sizes),
+        features=sum(first.vocab_sizes), vocab_sizes={},
     )
     monkeypatch.setitem(named_mod.PAPER_DATASETS, "frappe", dataclasses.replace(spec, expected=same))
     ds, warned = load("frappe", root, tmp_path)
@@ -434,7 +436,8 @@ def test_cli_datasets_and_data_info(tmp_path):
     assert r.exit_code == 0, r.output
     out = r.output
     assert "800,167" in out and "100,021" in out and "16" in out  # paper rows beside ours
-    assert "57.5%" in out and "9,776" in out and "6,042" in out and "3,548" in out
+    assert "57.5%" in out and "6,042" in out and "3,548" in out
+    assert "9,626 (Table III 9,776)" in out  # the authors' vocabularies add up to 9,626
     assert "UserID" in out and "gAUC group" in out and "differs from the paper: rows train 16 (expected 800,167)" in out
     r = runner.invoke(app, ["data", "info", "criteo", "--data-dir", str(root)])
     assert r.exit_code == 2 and "dataset 'criteo' not found" in r.output

@@ -54,7 +54,7 @@ def _fmt(x, digits=4):
 @app.command()
 @user_errors
 def train(
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="Named dataset (synthetic, frappe-nfm) [default synthetic]"),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Named dataset (synthetic, frappe-nfm, frappe, ml-tag, ml-1m, kkbox, criteo; see `tfbench datasets`) [default synthetic]"),
     data: Optional[Path] = typer.Option(None, "--data", help="A BARS-style folder (train.csv, valid.csv, test.csv) to use instead of --dataset"),
     model: Optional[str] = typer.Option(None, "--model", help="Model name (see `tfbench models`) [default tf4ctr]"),
     ssem: Optional[str] = typer.Option(None, "--ssem", help="Sample Selection Embedding Module: SER, GM, MoE, Share [default SER]"),
@@ -506,7 +506,7 @@ def data_info(
         theirs = exp.vocab_sizes.get(f.name) if exp else None
         t.add_row(f.name, kind, _num(f.vocab_size), _num(theirs))
     t.add_row("total", f"{ds.num_fields} fields" + (f" (paper {exp.fields})" if exp else ""),
-              _num(sum(ds.vocab_sizes)), f"{_num(exp.features)} (Table III)" if exp else "—")
+              _num(sum(ds.vocab_sizes)), f"{_num(exp.run_features)} (Table III {_num(exp.features)})" if exp else "—")
     console.print(t)
     if exp is not None:
         if exp.note:

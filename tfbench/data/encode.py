@@ -14,6 +14,9 @@ Vocabulary rules (per categorical field, built on the TRAIN split only):
 * every other value (rare in train, or unseen in train) maps to the shared OOV index
   V + 1; ``vocab_size`` is V + 2.
 
+Fields named in ``RawData.missing_to_oov`` never give the empty value ``""`` an index of its
+own: it maps to OOV (FuxiCTR's ``na_value``).
+
 Sequence (multi-valued) fields, named in ``RawData.sequences``: each raw value is a string
 of tokens joined by the field's separator (``"7|12|3"``; empty tokens and the empty string
 mean "no token"). Every token occurrence in train counts toward the vocabulary (the full
