@@ -491,3 +491,17 @@ def test_real_frappe(tmp_path):
     warm = load("frappe-nfm", tmp_path)
     assert warm.info["cache"] == "hit"
     assert_same(ds, warm)
+
+
+def test_cache_file_format_change_rebuilds_but_keeps_the_fingerprint(tmp_path, monkeypatch):
+    """The fingerprint is part of every run key: a new cache file layout must not change it
+    (stored runs stay valid), while a file in the old layout is rebuilt, never misread."""
+    import tfbench.data.cache as cache
+
+    first = load_dataset("synthetic", synthetic_rows=2000, cache_dir=tmp_path)
+    monkeypatch.setattr(cache, "FORMAT_VERSION", cache.FORMAT_VERSION + 1)
+    with pytest.warns(cache.CacheWarning, match="format"):
+        again = load_dataset("synthetic", synthetic_rows=2000, cache_dir=tmp_path)
+    assert again.info["cache"] == "rebuilt" and again.fingerprint == first.fingerprint
+    np.testing.assert_array_equal(again.train.x_cat, first.train.x_cat)
+    assert load_dataset("synthetic", synthetic_rows=2000, cache_dir=tmp_path).info["cache"] == "hit"

@@ -290,6 +290,7 @@ def test_kkbox_sequences_isrc_and_age(tmp_path):
     # artist: Jay 2, Eason 2 -> known; solo_once 1 -> OOV; "" -> no token
     a = column(ds, "train", "artist_name")
     jay, eason = a[300][0], a[300][1]
+    assert jay not in (0, artist.oov_index) and eason not in (0, jay, artist.oov_index)
     np.testing.assert_array_equal(a[301], [0, 0, 0])
     np.testing.assert_array_equal(a[302], [jay, artist.oov_index, 0])
     np.testing.assert_array_equal(column(ds, "valid", "artist_name")[40], [jay, artist.oov_index, 0])

@@ -29,9 +29,13 @@ import numpy as np
 from tfbench.data.encode import SPLIT_NAMES
 from tfbench.data.types import CategoricalField, EncodedDataset, Split
 
-# 2: fields carry max_len and pooling (sequence fields take max_len columns of x_cat). A file of
-# another version is reported as unusable and rebuilt (and its key differs anyway).
+# Version of the cache FILE layout. 2: fields carry max_len and pooling (sequence fields take
+# max_len columns of x_cat). A file of another version is reported as unusable and rebuilt.
 FORMAT_VERSION = 2
+# Version of the data KEY, which is also the dataset fingerprint in every run key: bump it only
+# when the encoding of existing sources changes, never for a new file layout, or every stored
+# run would be orphaned and retrained.
+KEY_VERSION = 1
 _ARRAYS = ("x_cat", "x_num", "y", "group")
 
 
@@ -55,7 +59,7 @@ def file_sha256(path: Path, chunk: int = 8 * 1024 * 1024) -> str:
 
 
 def make_key(descriptor: dict) -> str:
-    payload = json.dumps({"format": FORMAT_VERSION, **descriptor}, sort_keys=True, separators=(",", ":"))
+    payload = json.dumps({"format": KEY_VERSION, **descriptor}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
