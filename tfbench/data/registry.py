@@ -204,7 +204,7 @@ def _paper_source(name: str, data_dir: Path, opts: Options) -> Source:
         raise DataError(
             f"dataset '{name}' not found: looked for {', '.join(missing)} in {folder};"
             f" set the data root with {DATA_DIR_ENV} or --data-dir (the folder holding {spec.folder}/),"
-            f" and unpack {spec.url} there"
+            f" and get the files with `tfbench data download {name}` (or unpack {spec.url} there)"
         )
     _no_numeric(name, opts)
     group = opts.group_field or spec.group_field
