@@ -18,6 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
+from tfbench.cli.main import app
 from tfbench.data import DataWarning, load_dataset
 from tfbench.data import download as dl
 from tfbench.data import named
@@ -400,3 +403,38 @@ def test_existing_incomplete_folder_needs_force(server, monkeypatch, tmp_path):
     dl.download("frappe", root, force=True)
     assert (root / "Frappe_x1" / "train.csv").read_bytes() == files["train.csv"]
     assert leftovers(root) == ["Frappe_x1"]
+
+
+def test_cli_download_and_prepare_end_to_end(server, monkeypatch, tmp_path, isolated):
+    data, files = frappe_archive(monkeypatch, server, checksum=None)
+    root = tmp_path / "data"
+    runner = CliRunner()
+    r = runner.invoke(app, ["data", "download", "frappe", "--data-dir", str(root)])
+    assert r.exit_code == 0, r.output
+    assert f"fetching {server.base}/Frappe_x1.zip" in r.output
+    percents = re.findall(r"frappe: (\d+)% \(", r.output)
+    assert percents[-1] == "100" and len(percents) == len(set(percents))
+    assert f"no published checksum; recorded sha256 {sha256(data)}" in r.output
+    assert f"unpacked into {root / 'Frappe_x1'}" in r.output
+    assert (root / "Frappe_x1" / "test.csv").read_bytes() == files["test.csv"]
+
+    r = runner.invoke(app, ["data", "download", "frappe", "--data-dir", str(root)])
+    assert r.exit_code == 0 and "already present" in r.output and len(server.requests) == 1
+    r = runner.invoke(app, ["data", "download", "frappe", "--data-dir", str(root), "--force"])
+    assert r.exit_code == 0 and len(server.requests) == 2
+
+    r = runner.invoke(app, ["data", "prepare", "frappe", "--data-dir", str(root)])
+    assert r.exit_code == 0, r.output
+    assert "(cache miss)" in r.output and re.search(r"train\s*│\s*300\s*│\s*202,027", r.output)
+    r = runner.invoke(app, ["data", "info", "frappe", "--data-dir", str(root)])
+    assert r.exit_code == 0 and "(cache hit)" in r.output
+
+
+def test_cli_without_network_is_one_line_error(monkeypatch, tmp_path):
+    monkeypatch.setenv(dl.BASE_URL_ENV, f"http://127.0.0.1:{closed_port()}")
+    r = CliRunner().invoke(app, ["data", "download", "criteo", "--data-dir", str(tmp_path / "data")])
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert r.exit_code == 2 and lines[-1].startswith("error: cannot download criteo:"), r.output
+    assert "Traceback" not in r.output and str(tmp_path / "data" / "Criteo_x4") in lines[-1]
+    r = CliRunner().invoke(app, ["data", "download", "nope", "--data-dir", str(tmp_path / "data")])
+    assert r.exit_code == 2 and "error: no download for dataset 'nope'" in r.output

@@ -453,7 +453,7 @@ def datasets(data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DAT
     console.print(t)
 
 
-data_app = typer.Typer(help="The paper's datasets: statistics of a prepared dataset (`tfbench data info NAME`).",
+data_app = typer.Typer(help="The paper's datasets: download (`tfbench data download NAME`), prepare and show statistics (`tfbench data info NAME`).",
                        add_completion=False, no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
@@ -470,6 +470,10 @@ def data_info(
     data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
 ):
     """Prepare (or load from the cache) a dataset and print its statistics beside the paper's (Table III)."""
+    _print_dataset_info(name, min_count, data_dir)
+
+
+def _print_dataset_info(name: str, min_count: Optional[int], data_dir: Optional[str]):
     import warnings
 
     from tfbench.data import PAPER_DATASETS, DataWarning, load_dataset
@@ -516,6 +520,90 @@ def data_info(
             console.print(f"differs from the paper: {escape('; '.join(diffs))}", highlight=False, soft_wrap=True)
         else:
             console.print("matches the paper's statistics", highlight=False)
+
+
+@data_app.command("download")
+@user_errors
+def data_download(
+    name: str = typer.Argument(..., help="A named dataset: frappe, ml-tag, ml-1m, kkbox, criteo"),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    force: bool = typer.Option(False, "--force", help="Download again even if the files are present (replaces the dataset's folder)"),
+):
+    """Download a dataset's public archive, verify its checksums and unpack it into the data root.
+
+    A broken download is resumed by the same command. [env TFBENCH_DOWNLOAD_BASE: a mirror
+    serving the archives under their file names]
+    """
+    from tfbench.data.download import download
+
+    progress = _DownloadProgress(name)
+    try:
+        result = download(name, data_dir, force=force, progress=progress.update, on_url=progress.url)
+    finally:
+        progress.close()
+    console.print(escape(result.summary()), highlight=False, soft_wrap=True)
+
+
+class _DownloadProgress:
+    """A rich progress bar on a terminal; elsewhere one line per 10%."""
+
+    def __init__(self, name: str):
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+        self.name = name
+        self.live = err_console.is_terminal
+        self.progress = Progress(
+            TextColumn(f"[bold]{escape(name)}[/bold]"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+            TimeRemainingColumn(), console=err_console, transient=False,
+        )
+        self.task = None
+        self.started = False
+        self.next_step = 0  # the next 10% step to print (plain output)
+        self.first = True
+
+    def url(self, url: str):
+        err_console.print(f"{self.name}: fetching {url}", highlight=False, soft_wrap=True)
+        self.next_step, self.first = 0, True
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+            self.task = None
+
+    def update(self, done: int, total):
+        if self.live:
+            if not self.started:
+                self.progress.start()
+                self.started = True
+            if self.task is None:
+                self.task = self.progress.add_task("", total=total, completed=done)
+            self.progress.update(self.task, completed=done, total=total)
+            return
+        if self.first and done:
+            err_console.print(f"{self.name}: resuming at byte {done:,}", highlight=False)
+        self.first = False
+        if total:
+            step = min(10, done * 10 // total)
+            if step >= self.next_step:
+                if step > 0:
+                    err_console.print(f"{self.name}: {10 * step}% ({done:,} of {total:,} bytes)", highlight=False)
+                self.next_step = step + 1
+        elif done and done >= self.next_step * (64 << 20):  # size unknown: a line per 64 MiB
+            err_console.print(f"{self.name}: {done:,} bytes", highlight=False)
+            self.next_step = done // (64 << 20) + 1
+
+    def close(self):
+        if self.started:
+            self.progress.stop()
+
+
+@data_app.command("prepare")
+@user_errors
+def data_prepare(
+    name: str = typer.Argument(..., help="A named dataset: frappe, ml-tag, ml-1m, kkbox, criteo (or synthetic, frappe-nfm)"),
+    min_count: Optional[int] = typer.Option(None, "--min-count", help="Values seen fewer times in train map to OOV [default: the paper's for this dataset]"),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+):
+    """Encode a downloaded dataset into the cache (train-only vocabularies) and print its statistics."""
+    _print_dataset_info(name, min_count, data_dir)
 
 
 # Frappe as our encoder sees it (per-field vocabulary sizes, padding and OOV rows included).
