@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tfbench.data import csv_source, libfm_source, named, synthetic
+from tfbench.data import stream as stream_mod
 from tfbench.data.cache import file_sha256
 from tfbench.data.encode import RawData, split_sizes
 from tfbench.errors import DataError
@@ -113,6 +114,11 @@ class Source:
     key_options: dict
     build: Callable[[], RawData]
     info: dict = field(default_factory=dict)
+    # Streaming preparation into a cache DirBuilder (CSV folders only; see stream.py), or None.
+    stream: Callable[..., "stream_mod.Prepared"] | None = None
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.files)
 
     def descriptor(self) -> dict:
         """Everything that determines the encoded arrays (hashed into the cache key)."""
@@ -216,6 +222,15 @@ def _paper_source(name: str, data_dir: Path, opts: Options) -> Source:
         raw.info["paper_dataset"] = name
         return raw
 
+    prepare = None
+    if isinstance(spec.build, named.BarsLoader):
+        plan = spec.build.plan(group)
+
+        def prepare(builder) -> stream_mod.Prepared:
+            prepared = stream_mod.prepare_csv(folder, plan, opts.min_count, builder)
+            prepared.info["paper_dataset"] = name
+            return prepared
+
     return Source(
         name=name,
         kind=f"paper-{name}",
@@ -228,6 +243,7 @@ def _paper_source(name: str, data_dir: Path, opts: Options) -> Source:
             "group_field": group,
         },
         build=build,
+        stream=prepare,
     )
 
 
@@ -244,6 +260,9 @@ def _csv_source(folder: Path, opts: Options) -> Source:
             "group_field": opts.group_field,
         },
         build=lambda: csv_source.load_csv_folder(folder, opts.numeric, opts.group_field),
+        stream=lambda builder: stream_mod.prepare_csv(
+            folder, stream_mod.CsvPlan(numeric=tuple(opts.numeric), group_field=opts.group_field), opts.min_count, builder
+        ),
     )
 
 
