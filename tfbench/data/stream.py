@@ -150,7 +150,8 @@ class _Counts:
         self.pending: list = []
         self.pending_rows = 0
 
-    def add(self, tokens: np.ndarray, counts: np.ndarray) -> None:
+    def add(self, tokens, counts) -> None:
+        """Add ``counts[k]`` occurrences of ``tokens[k]`` (numpy or Arrow arrays; repeats allowed)."""
         pa, _, _ = _pyarrow()
         if len(tokens) == 0:
             return
@@ -185,16 +186,28 @@ class _Counts:
 class _Vocab:
     """The known tokens of a field (count >= min_count) and their indices; the rest is OOV."""
 
-    lookup: pd.Index
-    codes: np.ndarray
+    known: object  # Arrow string array of the known tokens
+    codes: np.ndarray  # their indices 1..V
     oov: int
+    _lookup: pd.Index | None = None
 
-    def encode(self, tokens: np.ndarray) -> np.ndarray:
-        pos = self.lookup.get_indexer(tokens)
-        out = np.full(len(tokens), self.oov, dtype=np.int64)
+    def _from_positions(self, pos: np.ndarray) -> np.ndarray:
+        out = np.full(len(pos), self.oov, dtype=np.int64)
         hit = pos >= 0
         out[hit] = self.codes[pos[hit]]
         return out
+
+    def encode(self, tokens: np.ndarray) -> np.ndarray:
+        """Indices of an object array of tokens."""
+        if self._lookup is None:
+            self._lookup = _object_index(self.known)
+        return self._from_positions(self._lookup.get_indexer(tokens))
+
+    def encode_arrow(self, column) -> np.ndarray:
+        """Indices of an Arrow string column (hash lookup in Arrow, no Python strings)."""
+        _, pc, _ = _pyarrow()
+        pos = pc.index_in(column, value_set=self.known).fill_null(-1)
+        return self._from_positions(pos.to_numpy(zero_copy_only=False).astype(np.int64, copy=False))
 
 
 def _object_index(values) -> pd.Index:
@@ -207,7 +220,7 @@ def _make_vocab(counter: _Counts, min_count: int, missing_to_oov: bool) -> _Voca
     missing = pc.equal(values, "").to_numpy(zero_copy_only=False) if missing_to_oov else None
     index_of_unique, n_known = vocab_from_counts(counts, min_count, missing)
     known = np.flatnonzero(index_of_unique <= n_known)
-    return _Vocab(lookup=_object_index(values.take(known)), codes=index_of_unique[known], oov=n_known + 1)
+    return _Vocab(known=values.take(known), codes=index_of_unique[known], oov=n_known + 1)
 
 
 def _labels(column, path: Path, label: str, base: int) -> np.ndarray:
@@ -241,6 +254,7 @@ def prepare_csv(folder: Path, plan: CsvPlan, min_count: int, builder, chunk_byte
     """Encode the folder's three splits into ``builder`` (a :class:`~tfbench.data.cache.DirBuilder`),
     reading ``chunk_bytes`` (default :data:`CHUNK_BYTES`) of CSV at a time."""
     chunk_bytes = chunk_bytes or CHUNK_BYTES
+    _, pc, _ = _pyarrow()
     layout = csv_source.check_folder(
         folder, list(plan.numeric), plan.group_field, plan.label,
         required=list(plan.fields) if plan.fields is not None else None, dataset=plan.dataset,
@@ -270,6 +284,11 @@ def prepare_csv(folder: Path, plan: CsvPlan, min_count: int, builder, chunk_byte
         for batch in _batches(files[split], header, list(dict.fromkeys(columns)), chunk_bytes):
             _labels(batch.column(plan.label), files[split], plan.label, n)
             for fname in fields if split == "train" else ([group] if group else []):
+                plain = fname not in seqs and fname not in plan.transforms
+                if plain and fname != group:  # counted in Arrow, no Python strings
+                    counted = pc.value_counts(batch.column(fname))
+                    counters[fname].add(counted.field("values"), counted.field("counts"))
+                    continue
                 codes, tokens = _distinct(batch.column(fname), where(split, fname), n, plan.transforms.get(fname))
                 per_value = np.bincount(codes, minlength=len(tokens))
                 if fname == group:
@@ -310,8 +329,11 @@ def prepare_csv(folder: Path, plan: CsvPlan, min_count: int, builder, chunk_byte
                 raise DataError(f"{files[split]}: the file changed while it was being prepared (more rows than before)")
             block = np.zeros((b, width), dtype=np.int64)
             for j, fname in enumerate(fields):
-                codes, tokens = _distinct(batch.column(fname), where(split, fname), n, plan.transforms.get(fname))
                 col = int(starts[j])
+                if fname not in seqs and fname not in plan.transforms and fname != group:
+                    block[:, col] = vocabs[fname].encode_arrow(batch.column(fname))
+                    continue
+                codes, tokens = _distinct(batch.column(fname), where(split, fname), n, plan.transforms.get(fname))
                 if fname in seqs:
                     spec = seqs[fname]
                     value_of, pos, flat = split_tokens(tokens, spec.separator)
