@@ -86,6 +86,13 @@ def assert_same(mem, streamed):
 def test_criteo_streaming_equals_in_memory(tmp_path):
     rng = random.Random(11)
     rows = {s: filler(rng, n, heavy_criteo_row) for s, n in (("train", 2500), ("valid", 300), ("test", 300))}
+    # numbers the streaming path parses in Arrow, and some it leaves to criteo_bucket (" 5", "  ")
+    for k, odd in enumerate(["1e3", "+4", "5.", "007", "-0", " 5", "  ", ".5", "1E2"] * 12):
+        split = "train" if k % 3 else "valid"
+        at = (k * 7) % len(rows[split])
+        row = rows[split][at].split(",")
+        row[1 + k % 13] = odd
+        rows[split][at] = ",".join(row)
     write_split_files(tmp_path / "data" / "Criteo_x4", CRITEO_HEADER, rows)
     assert (tmp_path / "data" / "Criteo_x4" / "train.csv").stat().st_size > 20 * stream_mod.CHUNK_BYTES
     mem, streamed = both("criteo", tmp_path / "data", tmp_path, min_count=10)

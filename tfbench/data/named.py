@@ -180,6 +180,12 @@ def criteo_bucket(values: np.ndarray, where: str = "value", line_of=None) -> np.
         k = int(np.flatnonzero(bad)[0])
         at = f"line {line_of(k)}" if line_of is not None else f"row {k + 1}"
         raise DataError(f"{where}, {at}: '{values[k]}' is not a finite number (Criteo's I1-I13 are numeric)")
+    return criteo_tokens(x, missing)
+
+
+def criteo_tokens(x: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """The tokens of parsed finite numbers ``x`` (``missing``: no value): the second half of
+    :func:`criteo_bucket`, also used by the streaming path on numbers parsed by pyarrow."""
     out = np.empty(len(x), dtype=object)
     out[missing] = ""
     ok = ~missing
@@ -189,6 +195,11 @@ def criteo_bucket(values: np.ndarray, where: str = "value", line_of=None) -> np.
         out[big] = np.floor(np.log(x[big]) ** 2).astype(np.int64).astype(str)
     out[small] = np.trunc(x[small]).astype(np.int64).astype(str)
     return out
+
+
+# The streaming path may parse the numbers itself (in Arrow) and call this instead; values
+# Arrow does not parse as finite numbers go through criteo_bucket.
+criteo_bucket.numeric_tokens = criteo_tokens
 
 
 # ---------------------------------------------------------------------------------------- KKBox

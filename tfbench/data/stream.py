@@ -1,23 +1,25 @@
 """Streaming preparation of large BARS-style CSV folders (Criteo_x4 has 45.8 M rows).
 
 The in-memory path (``csv_source`` + ``encode``) reads a whole split into a DataFrame of Python
-strings; this one never holds more than one block of a file (``CHUNK_BYTES`` of CSV, read with
-pyarrow's streaming CSV reader) plus the vocabularies, and gives the SAME encoding:
+strings; this one never holds more than one block of a file (``CHUNK_BYTES`` of whole lines,
+parsed by pyarrow's CSV reader) plus the vocabularies, and gives the SAME encoding:
 
-* Pass 1 reads the train file block by block. Per field, each block's distinct values are
-  taken once (a dictionary encoding of the block's column), the field's transform (Criteo's
-  ⌊ln(x)²⌋, KKBox's ISRC country and age bucket) is applied to those distinct values only, and
-  the token counts are added to a running table of (token, count) that is merged with
-  pyarrow's hash aggregation when the pending blocks outgrow it. Multi-valued fields count
-  every token occurrence. The vocabulary is then built by ``encode.vocab_from_counts``, the
-  rule the in-memory path uses (descending count, ties by ascending value, ``min_count``,
-  OOV = V + 1, 0 = padding); only the known tokens are kept for the lookup. The label (and
-  the gAUC group, whose ids number the sorted distinct raw values of all three splits) of
-  valid and test are read in this pass too, which also gives every split's row count.
+* Pass 1 reads the train file block by block. Plain fields are counted in Arrow
+  (``value_counts``); for a field with a transform (Criteo's ⌊ln(x)²⌋, KKBox's ISRC country
+  and age bucket) or a multi-valued one, each block's distinct values are taken once (a
+  dictionary encoding of the block's column) and transformed or split into tokens. The counts
+  go into a running table of (token, count) per field, merged with pyarrow's hash aggregation
+  when the pending blocks outgrow it; multi-valued fields count every token occurrence. The
+  vocabulary is then built by ``encode.vocab_from_counts``, the rule the in-memory path uses
+  (descending count, ties by ascending value, ``min_count``, OOV = V + 1, 0 = padding); only
+  the known tokens are kept for the lookup. The label (and the gAUC group, whose ids number
+  the sorted distinct raw values of all three splits) of valid and test are read in this pass
+  too, which also gives every split's row count.
 * Pass 2 encodes every split block by block into preallocated ``.npy`` files (x_cat int64,
   x_num float32, y float32, group int64), written front to back through
   :class:`~tfbench.data.cache.DirBuilder` under a temporary folder name that is renamed into
   the cache when complete, with the sizes and sha256 of every file in its ``meta.json``.
+  Plain fields are looked up in Arrow (``index_in`` against the known tokens).
 
 Peak memory is one block's columns and its encoded rows, the token tables of pass 1 (compact
 Arrow strings) and the known-token lookups; it does not grow with the number of rows.
@@ -33,11 +35,12 @@ import numpy as np
 import pandas as pd
 
 from tfbench.data import csv_source
+from tfbench.data._blocks import iter_line_blocks
 from tfbench.data.encode import SPLIT_NAMES, SequenceSpec, split_tokens, vocab_from_counts
 from tfbench.data.types import CategoricalField
 from tfbench.errors import DataError
 
-CHUNK_BYTES = 64 * 1024 * 1024
+CHUNK_BYTES = 16 * 1024 * 1024
 _MERGE_MIN_ROWS = 1 << 20
 
 
@@ -87,17 +90,25 @@ class Prepared:
 
 
 def _batches(path: Path, header: list[str], columns: list[str], chunk_bytes: int) -> Iterator:
-    """Record batches of ``columns`` (all read as strings, never null) of one CSV file."""
+    """Record batches of ``columns`` (all read as strings, never null) of one CSV file.
+
+    The file is cut into blocks of whole lines here (``_blocks.iter_line_blocks``) and each
+    block is parsed on its own (in parallel inside the block), so at most one block is in
+    memory; pyarrow's own streaming reader reads ahead of a slow consumer by up to dozens of
+    blocks. Values may be quoted but may not contain line breaks (BARS files have none).
+    """
     pa, _, pacsv = _pyarrow()
-    read = pacsv.ReadOptions(block_size=chunk_bytes, use_threads=True)
     convert = pacsv.ConvertOptions(
         column_types={c: pa.string() for c in header}, strings_can_be_null=False, include_columns=columns
     )
     try:
-        reader = pacsv.open_csv(path, read_options=read, convert_options=convert)
-        for batch in reader:
-            if batch.num_rows:
-                yield batch
+        for block, first_line in iter_line_blocks(path, chunk_bytes):
+            read = pacsv.ReadOptions(column_names=header, skip_rows=1 if first_line == 1 else 0,
+                                     use_threads=True, block_size=max(1 << 20, len(block) // 4 + 1))
+            table = pacsv.read_csv(pa.BufferReader(block), read_options=read, convert_options=convert)
+            del block
+            if table.num_rows:
+                yield table.combine_chunks().to_batches()[0]
     except pa.ArrowInvalid as exc:
         raise _parse_error(path, header, exc) from None
     except OSError as exc:
@@ -130,6 +141,10 @@ def _distinct(column, where: str, base: int, transform=None) -> tuple[np.ndarray
     and, per row, the position of its value in it (duplicates after the transform are fine)."""
     encoded = column.dictionary_encode()
     codes = encoded.indices.to_numpy(zero_copy_only=False)
+    if transform is not None and hasattr(transform, "numeric_tokens"):
+        fast = _numeric_tokens(encoded.dictionary, transform.numeric_tokens)
+        if fast is not None:
+            return codes, fast
     tokens = encoded.dictionary.to_numpy(zero_copy_only=False)
     if transform is not None:
         try:
@@ -139,6 +154,23 @@ def _distinct(column, where: str, base: int, transform=None) -> tuple[np.ndarray
             transform(column.to_numpy(zero_copy_only=False), where, _Rows(base))
             raise
     return codes, np.asarray(tokens, dtype=object)
+
+
+def _numeric_tokens(values, numeric_tokens) -> np.ndarray | None:
+    """A numeric transform's tokens with the numbers parsed by Arrow ("" is missing); None when
+    a value does not parse as a finite number, so that the transform itself handles (and
+    reports) it."""
+    pa, pc, _ = _pyarrow()
+    missing = pc.equal(values, "")
+    try:
+        x = pc.cast(pc.if_else(missing, pa.scalar(None, pa.string()), values), pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    missing = missing.to_numpy(zero_copy_only=False)
+    x = x.to_numpy(zero_copy_only=False)
+    if not np.isfinite(x[~missing]).all():
+        return None
+    return np.asarray(numeric_tokens(x, missing), dtype=object)
 
 
 class _Counts:
