@@ -10,7 +10,6 @@ matters at scale, block boundaries and count-table merges, runs here on a few th
 from __future__ import annotations
 
 import json
-import os
 import random
 import warnings
 

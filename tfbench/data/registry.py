@@ -222,14 +222,10 @@ def _paper_source(name: str, data_dir: Path, opts: Options) -> Source:
         raw.info["paper_dataset"] = name
         return raw
 
-    prepare = None
-    if isinstance(spec.build, named.BarsLoader):
-        plan = spec.build.plan(group)
-
-        def prepare(builder) -> stream_mod.Prepared:
-            prepared = stream_mod.prepare_csv(folder, plan, opts.min_count, builder)
-            prepared.info["paper_dataset"] = name
-            return prepared
+    def prepare(builder) -> stream_mod.Prepared:
+        prepared = stream_mod.prepare_csv(folder, spec.build.plan(group), opts.min_count, builder)
+        prepared.info["paper_dataset"] = name
+        return prepared
 
     return Source(
         name=name,
@@ -243,7 +239,7 @@ def _paper_source(name: str, data_dir: Path, opts: Options) -> Source:
             "group_field": group,
         },
         build=build,
-        stream=prepare,
+        stream=prepare if isinstance(spec.build, named.BarsLoader) else None,  # ml-1m is not a CSV folder
     )
 
 
