@@ -11,6 +11,7 @@ vocabulary and group-id rules and ``cache.py`` for the cache format.
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from pathlib import Path
@@ -70,6 +71,22 @@ def _numeric_option(numeric) -> list[str]:
     return out
 
 
+STREAM_BYTES_ENV = "TFBENCH_STREAM_BYTES"
+DEFAULT_STREAM_BYTES = 1 << 30
+
+
+def stream_threshold() -> int:
+    """Source size (bytes, all files) from which a CSV dataset is prepared by streaming:
+    $TFBENCH_STREAM_BYTES, default 1 GiB."""
+    value = os.environ.get(STREAM_BYTES_ENV, "").strip()
+    if not value:
+        return DEFAULT_STREAM_BYTES
+    try:
+        return int(float(value))
+    except ValueError:
+        raise ConfigError(f"{STREAM_BYTES_ENV}: expected a number of bytes, got {value!r}") from None
+
+
 def _check_paper(ds: EncodedDataset, min_count: int) -> None:
     """Compare a named paper dataset with its expected statistics; warn once about every difference."""
     spec = PAPER_DATASETS.get(ds.name)
@@ -98,6 +115,7 @@ def load_dataset(
     numeric: list[str] | None = None,
     group_field: str | None = None,
     use_cache: bool = True,
+    stream: bool | None = None,
 ) -> EncodedDataset:
     """Load, validate, encode (train-only vocabularies) and cache a dataset.
 
@@ -107,6 +125,12 @@ def load_dataset(
     ``cache_path``, ``encode_seconds`` (time spent reading and encoding the source in
     this call; 0.0 on a hit), ``load_seconds`` (the whole call), the options, source files
     and per-split row counts and positive rates.
+
+    ``stream``: prepare a CSV folder by streaming (``stream.py``: two passes over the files in
+    blocks, arrays written to memory-mapped ``.npy`` files in the cache) instead of in memory.
+    None (default) streams when the source files add up to at least :func:`stream_threshold`
+    bytes and the cache is on. Both give the same arrays under the same key; a streamed entry
+    is returned memory-mapped (read-only numpy memmaps), and so is a later cache hit on it.
     """
     t_start = time.perf_counter()
     if group_field is not None and (not isinstance(group_field, str) or not group_field):
@@ -134,28 +158,46 @@ def load_dataset(
         "options": descriptor["options"],
     }
 
+    if stream is not None and not isinstance(stream, bool):
+        raise ConfigError(f"option stream: expected true, false or none, got {stream!r}")
+    if stream and source.stream is None:
+        raise ConfigError(f"option stream: dataset '{source.name}' is not a CSV folder; only CSV folders are prepared by streaming")
+    if stream and not use_cache:
+        raise ConfigError("option stream: streaming preparation writes its arrays into the cache; it needs the cache on")
+    if stream is None:
+        stream = use_cache and source.stream is not None and source.size_bytes() >= stream_threshold()
+
     status = "off"
     path = None
     if use_cache:
-        path = _cache.cache_path(resolve_cache_dir(cache_dir), key)
+        cache_root = resolve_cache_dir(cache_dir)
+        path = _cache.dir_path(cache_root, key) if stream else _cache.cache_path(cache_root, key)
         status = "miss"
-        if path.is_file():
+        # Either layout of the entry will do: they hold the same arrays.
+        for candidate, read in ((_cache.cache_path(cache_root, key), _cache.load), (_cache.dir_path(cache_root, key), _cache.load_dir)):
+            if not candidate.exists():
+                continue
             try:
-                ds = _cache.load(path)
+                ds = read(candidate)
             except _cache.CacheCorrupt as exc:
-                _cache.discard(path, str(exc))
+                _cache.discard(candidate, str(exc))
                 status = "rebuilt"
-            else:
-                ds.name = source.name
-                ds.info.update(base_info)
-                ds.info.update(
-                    cache="hit",
-                    cache_path=str(path),
-                    encode_seconds=0.0,
-                    load_seconds=round(time.perf_counter() - t_start, 4),
-                )
-                _check_paper(ds, opts.min_count)
-                return ds
+                continue
+            ds.name = source.name
+            ds.info.update(base_info)
+            ds.info.update(
+                cache="hit",
+                cache_path=str(candidate),
+                encode_seconds=0.0,
+                load_seconds=round(time.perf_counter() - t_start, 4),
+            )
+            _check_paper(ds, opts.min_count)
+            return ds
+
+    if stream:
+        ds = _stream_build(source, key, path, base_info, status, t_start)
+        _check_paper(ds, opts.min_count)
+        return ds
 
     t_encode = time.perf_counter()
     try:
@@ -194,4 +236,43 @@ def load_dataset(
             ds.info["cache_error"] = str(exc)
     ds.info["load_seconds"] = round(time.perf_counter() - t_start, 4)
     _check_paper(ds, opts.min_count)
+    return ds
+
+
+def _stream_build(source, key: str, path: Path, base_info: dict, status: str, t_start: float) -> EncodedDataset:
+    """Prepare ``source`` by streaming into the memory-mapped cache entry ``path``."""
+    t_encode = time.perf_counter()
+    try:
+        builder = _cache.DirBuilder(path)
+    except OSError as exc:
+        raise DataError(f"cannot create the dataset cache folder {path}: {exc.strerror or exc}") from None
+    try:
+        prepared = source.stream(builder)
+        info = dict(prepared.info)
+        info.update(base_info)
+        info.update(
+            rows=dict(prepared.rows),
+            positive_rate={
+                name: round(float(builder.array_view(f"{name}/y").mean()), 6) for name in SPLIT_NAMES
+            },
+            cache=status,
+            cache_path=str(path),
+            prepared="streaming",
+            encode_seconds=round(time.perf_counter() - t_encode, 4),
+        )
+        meta = _cache.meta_string(source.name, key, prepared.fields, prepared.numeric_names, prepared.group_field, info)
+        builder.commit(meta)
+    except BaseException as exc:
+        builder.abort()
+        if isinstance(exc, OSError):
+            where = exc.filename if exc.filename is not None else path
+            raise DataError(f"cannot prepare dataset into {where}: {exc.strerror or exc}") from None
+        raise
+    try:
+        ds = _cache.load_dir(path)
+    except _cache.CacheCorrupt as exc:  # only if something changed it between commit and load
+        raise DataError(f"the prepared dataset cache {path} is unusable right after writing it ({exc})") from None
+    ds.name = source.name
+    ds.info.update(base_info)
+    ds.info["load_seconds"] = round(time.perf_counter() - t_start, 4)
     return ds

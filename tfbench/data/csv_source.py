@@ -210,15 +210,26 @@ def auto_group_field(fields: list[str]) -> str | None:
     return None
 
 
-def load_csv_folder(
+@dataclass
+class FolderLayout:
+    """A validated BARS-style folder: its split files, the shared header and the column roles."""
+
+    files: dict[str, Path]
+    header: list[str]
+    field_names: list[str]  # categorical columns, header order
+    numeric_names: list[str]  # numeric columns, header order
+    group_field: str | None
+
+
+def check_folder(
     folder: Path,
     numeric: list[str],
     group_field: str | None,
     label: str = LABEL,
     required: list[str] | None = None,
     dataset: str | None = None,
-) -> RawData:
-    """Read and validate a BARS-style folder into :class:`RawData`.
+) -> FolderLayout:
+    """Check the split files, their shared header and the options against it (no data read).
 
     ``label`` names the label column; ``required`` lists columns that must be in the header
     (named datasets: a missing one is reported with the file and the ``dataset`` name).
@@ -273,7 +284,21 @@ def load_csv_folder(
             raise DataError(f"option group_field: '{group_field}' is listed as numeric; the group field must be categorical")
     else:
         group_field = auto_group_field(field_names)
+    return FolderLayout(files, header, field_names, numeric_names, group_field)
 
+
+def load_csv_folder(
+    folder: Path,
+    numeric: list[str],
+    group_field: str | None,
+    label: str = LABEL,
+    required: list[str] | None = None,
+    dataset: str | None = None,
+) -> RawData:
+    """Read and validate a BARS-style folder into :class:`RawData` (see :func:`check_folder`)."""
+    layout = check_folder(folder, numeric, group_field, label, required, dataset)
+    files, header, field_names = layout.files, layout.header, layout.field_names
+    numeric_names, group_field = layout.numeric_names, layout.group_field
     splits = {}
     for split in SPLIT_NAMES:
         df, num, y = _read_split(files[split], header, numeric_names, label)

@@ -113,6 +113,28 @@ def random_split(raw: RawSplit, seed: int, where: str) -> dict[str, RawSplit]:
     return {name: raw.take(np.sort(part)) for name, part in zip(SPLIT_NAMES, parts)}
 
 
+def vocab_from_counts(
+    counts: np.ndarray, min_count: int, missing: np.ndarray | None = None
+) -> tuple[np.ndarray, int]:
+    """The vocabulary rule on the train counts of distinct values sorted ascending.
+
+    Returns ``(index_of_unique, V)`` where ``index_of_unique[k]`` is the encoded index of the
+    k-th value: 1..V in order of descending count (ties: ascending value), or the OOV index
+    V+1 for a value seen fewer than ``min_count`` times and where the boolean mask
+    ``missing`` is set. Shared by the in-memory and the streaming path (``stream.py``).
+    """
+    counts = np.array(counts, dtype=np.int64, copy=True)
+    if missing is not None:
+        counts[missing] = 0
+    # Stable sort on descending count keeps ascending-value order among equal counts.
+    order = np.argsort(-counts, kind="stable")
+    n_known = int(np.count_nonzero(counts >= min_count))
+    index_of_unique = np.empty(len(counts), dtype=np.int64)
+    index_of_unique[order] = np.arange(1, len(counts) + 1, dtype=np.int64)
+    index_of_unique[index_of_unique > n_known] = n_known + 1
+    return index_of_unique, n_known
+
+
 def build_vocab(
     train_values: np.ndarray, min_count: int, missing: str | None = None
 ) -> tuple[pd.Index, np.ndarray, int, np.ndarray]:
@@ -126,14 +148,8 @@ def build_vocab(
     """
     codes, uniques = pd.factorize(train_values, sort=True)
     counts = np.bincount(codes, minlength=len(uniques))
-    if missing is not None:
-        counts[uniques == missing] = 0
-    # Stable sort on descending count keeps ascending-value order among equal counts.
-    order = np.argsort(-counts, kind="stable")
-    n_known = int(np.count_nonzero(counts >= min_count))
-    index_of_unique = np.empty(len(uniques), dtype=np.int64)
-    index_of_unique[order] = np.arange(1, len(uniques) + 1, dtype=np.int64)
-    index_of_unique[index_of_unique > n_known] = n_known + 1
+    mask = None if missing is None else np.asarray(uniques == missing, dtype=bool)
+    index_of_unique, n_known = vocab_from_counts(counts, min_count, mask)
     return pd.Index(uniques), index_of_unique, n_known, codes
 
 

@@ -99,21 +99,36 @@ class PaperDataset:
 # ---------------------------------------------------------------------------------------- BARS CSV
 
 
-def _bars_loader(
-    name: str,
-    fields: tuple[str, ...],
-    group: str | None,
-    label: str = "label",
-    transforms: dict[str, Callable[..., np.ndarray]] | None = None,
-    sequences: dict[str, SequenceSpec] | None = None,
-    keep_missing: tuple[str, ...] = (),
-) -> Callable[[Path], RawData]:
+@dataclass(frozen=True)
+class BarsLoader:
     """A loader for a BARS folder: read, keep ``fields`` in this order, apply the transforms
     (``transform(values, where, line_of)``). An empty value of a plain field maps to OOV,
-    except in the fields of ``keep_missing``, where it is a token of its own."""
+    except in the fields of ``keep_missing``, where it is a token of its own. ``plan`` gives
+    the same preparation to the streaming path (``stream.py``) for large files."""
 
-    def load(folder: Path) -> RawData:
-        raw = csv_source.load_csv_folder(folder, [], group, label=label, required=list(fields), dataset=name)
+    name: str
+    fields: tuple[str, ...]
+    group: str | None
+    label: str = "label"
+    transforms: dict[str, Callable[..., np.ndarray]] = field(default_factory=dict)
+    sequences: dict[str, SequenceSpec] = field(default_factory=dict)
+    keep_missing: tuple[str, ...] = ()
+
+    @property
+    def missing_to_oov(self) -> frozenset[str]:
+        return frozenset(f for f in self.fields if f not in self.sequences and f not in self.keep_missing)
+
+    def plan(self, group: str | None):
+        from tfbench.data.stream import CsvPlan
+
+        return CsvPlan(
+            label=self.label, fields=tuple(self.fields), group_field=group, transforms=dict(self.transforms),
+            sequences=dict(self.sequences), missing_to_oov=self.missing_to_oov, dataset=self.name,
+        )
+
+    def __call__(self, folder: Path) -> RawData:
+        fields, transforms = self.fields, self.transforms
+        raw = csv_source.load_csv_folder(folder, [], self.group, label=self.label, required=list(fields), dataset=self.name)
         files = csv_source.split_files(folder)
         pick = [raw.field_names.index(f) for f in fields]
         splits = {}
@@ -121,7 +136,7 @@ def _bars_loader(
             rs = raw.splits[split]
             cat = [rs.cat[k] for k in pick]
             for j, fname in enumerate(fields):
-                if transforms and fname in transforms:
+                if fname in transforms:
                     where = f"{files[split]}, column '{fname}'"
                     cat[j] = transforms[fname](cat[j], where, rs.line_of)
             splits[split] = RawSplit(cat=cat, num=rs.num, y=rs.y, line_of=rs.line_of)
@@ -132,14 +147,24 @@ def _bars_loader(
         return RawData(
             field_names=list(fields),
             numeric_names=[],
-            group_field=group,
+            group_field=self.group,
             splits=splits,
             info=info,
-            sequences=dict(sequences or {}),
-            missing_to_oov=frozenset(f for f in fields if f not in (sequences or {}) and f not in keep_missing),
+            sequences=dict(self.sequences),
+            missing_to_oov=self.missing_to_oov,
         )
 
-    return load
+
+def _bars_loader(
+    name: str,
+    fields: tuple[str, ...],
+    group: str | None,
+    label: str = "label",
+    transforms: dict[str, Callable[..., np.ndarray]] | None = None,
+    sequences: dict[str, SequenceSpec] | None = None,
+    keep_missing: tuple[str, ...] = (),
+) -> BarsLoader:
+    return BarsLoader(name, tuple(fields), group, label, dict(transforms or {}), dict(sequences or {}), tuple(keep_missing))
 
 
 # ---------------------------------------------------------------------------------------- Criteo
@@ -155,6 +180,12 @@ def criteo_bucket(values: np.ndarray, where: str = "value", line_of=None) -> np.
         k = int(np.flatnonzero(bad)[0])
         at = f"line {line_of(k)}" if line_of is not None else f"row {k + 1}"
         raise DataError(f"{where}, {at}: '{values[k]}' is not a finite number (Criteo's I1-I13 are numeric)")
+    return criteo_tokens(x, missing)
+
+
+def criteo_tokens(x: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """The tokens of parsed finite numbers ``x`` (``missing``: no value): the second half of
+    :func:`criteo_bucket`, also used by the streaming path on numbers parsed by pyarrow."""
     out = np.empty(len(x), dtype=object)
     out[missing] = ""
     ok = ~missing
@@ -164,6 +195,11 @@ def criteo_bucket(values: np.ndarray, where: str = "value", line_of=None) -> np.
         out[big] = np.floor(np.log(x[big]) ** 2).astype(np.int64).astype(str)
     out[small] = np.trunc(x[small]).astype(np.int64).astype(str)
     return out
+
+
+# The streaming path may parse the numbers itself (in Arrow) and call this instead; values
+# Arrow does not parse as finite numbers go through criteo_bucket.
+criteo_bucket.numeric_tokens = criteo_tokens
 
 
 # ---------------------------------------------------------------------------------------- KKBox

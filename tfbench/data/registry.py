@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tfbench.data import csv_source, libfm_source, named, synthetic
+from tfbench.data import stream as stream_mod
 from tfbench.data.cache import file_sha256
 from tfbench.data.encode import RawData, split_sizes
 from tfbench.errors import DataError
@@ -113,6 +114,11 @@ class Source:
     key_options: dict
     build: Callable[[], RawData]
     info: dict = field(default_factory=dict)
+    # Streaming preparation into a cache DirBuilder (CSV folders only; see stream.py), or None.
+    stream: Callable[..., "stream_mod.Prepared"] | None = None
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.files)
 
     def descriptor(self) -> dict:
         """Everything that determines the encoded arrays (hashed into the cache key)."""
@@ -216,6 +222,11 @@ def _paper_source(name: str, data_dir: Path, opts: Options) -> Source:
         raw.info["paper_dataset"] = name
         return raw
 
+    def prepare(builder) -> stream_mod.Prepared:
+        prepared = stream_mod.prepare_csv(folder, spec.build.plan(group), opts.min_count, builder)
+        prepared.info["paper_dataset"] = name
+        return prepared
+
     return Source(
         name=name,
         kind=f"paper-{name}",
@@ -228,6 +239,7 @@ def _paper_source(name: str, data_dir: Path, opts: Options) -> Source:
             "group_field": group,
         },
         build=build,
+        stream=prepare if isinstance(spec.build, named.BarsLoader) else None,  # ml-1m is not a CSV folder
     )
 
 
@@ -244,6 +256,9 @@ def _csv_source(folder: Path, opts: Options) -> Source:
             "group_field": opts.group_field,
         },
         build=lambda: csv_source.load_csv_folder(folder, opts.numeric, opts.group_field),
+        stream=lambda builder: stream_mod.prepare_csv(
+            folder, stream_mod.CsvPlan(numeric=tuple(opts.numeric), group_field=opts.group_field), opts.min_count, builder
+        ),
     )
 
 

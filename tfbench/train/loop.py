@@ -2,6 +2,14 @@
 
 * Whole splits live as tensors on the device; each epoch draws one permutation and slices
   batches from it (no DataLoader, no per-sample Python).
+* A split too large for the device (see :func:`place_splits`; e.g. Criteo's memory-mapped
+  arrays) stays on the host as a :class:`HostSplit`: each epoch uses the SAME permutation, and
+  moves it to the device in blocks of whole batches: the block's rows are gathered from the
+  (memory-mapped) arrays in ascending row order, put back into permutation order, and copied
+  to the device at once (pinned memory on CUDA), the next block being gathered in a background
+  thread meanwhile. Every batch therefore holds the same rows in the same order as on the
+  resident path, and gives the same losses and metrics. Evaluation streams contiguous blocks
+  whose boundaries fall on the evaluation batches'.
 * Adam; per batch: loss + (λ/2)·‖E‖² over every embedding table; gradient-norm clipping.
 * After each epoch the validation monitor is computed; when it does not improve, the learning
   rate is multiplied by ``lr_decay`` (floor ``min_lr``) and a patience counter grows; an
@@ -13,10 +21,12 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -47,6 +57,14 @@ class TrainSettings:
     seed: int = 2023
     eval_batch_size: int = 65_536
     evaluate_test: bool = True        # False while tuning: the test split is not touched
+    # Where the splits live (never changes a result, so not part of a run's key): "auto" keeps
+    # a split on the host when its arrays exceed device_memory_fraction of the free device
+    # memory (what is left after the splits placed before it), "host" always, "device" never;
+    # None: $TFBENCH_HOST_SPLITS, else "auto". host_block_rows: rows per block moved to the
+    # device (rounded down to whole batches, at least one).
+    host_splits: str | None = None
+    device_memory_fraction: float = 0.5
+    host_block_rows: int = 1 << 20
 
 
 @dataclass
@@ -83,6 +101,103 @@ class DeviceSplit:
         return int(self.y.shape[0])
 
 
+HOST_SPLITS_ENV = "TFBENCH_HOST_SPLITS"
+HOST_SPLITS_CHOICES = ("auto", "host", "device")
+
+
+class HostSplit:
+    """A split kept in host memory (usually read-only memory-mapped arrays); batches and blocks
+    are copied to ``device`` when needed."""
+
+    def __init__(self, split: Split, device: torch.device, block_rows: int = 1 << 20):
+        self.x_cat, self.x_num, self.y, self.group = split.x_cat, split.x_num, split.y, split.group
+        self.device = device
+        self.block_rows = block_rows  # rows per block moved to the device when evaluating
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def _to_device(self, array: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+        array = np.ascontiguousarray(array)
+        if not array.flags.writeable:  # a slice of a read-only memmap: read it into memory
+            array = np.array(array)
+        t = torch.from_numpy(array).to(dtype)
+        if self.device.type == "cuda":
+            return t.pin_memory().to(self.device, non_blocking=True)
+        return t.to(self.device)
+
+    def gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows ``rows`` (any order) as host arrays in that order; read in ascending row order."""
+        order = np.argsort(rows, kind="stable")
+        ascending = rows[order]
+        out = []
+        for a in (self.x_cat, self.x_num, self.y):
+            taken = np.take(a, ascending, axis=0)
+            placed = np.empty_like(taken)
+            placed[order] = taken
+            out.append(placed)
+        return out[0], out[1], out[2]
+
+    def to_device(self, x_cat: np.ndarray, x_num: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, ...]:
+        return (self._to_device(x_cat, torch.int64), self._to_device(x_num, torch.float32),
+                self._to_device(y, torch.float32))
+
+    def labels(self) -> torch.Tensor:
+        return self._to_device(self.y, torch.float32)
+
+    def groups(self) -> torch.Tensor | None:
+        return None if self.group is None else self._to_device(self.group, torch.int64)
+
+
+def split_bytes(split: Split) -> int:
+    """Device memory the split's tensors take (x_cat as int64, x_num and y as float32, group int64)."""
+    n = len(split)
+    width = split.x_cat.shape[1] if split.x_cat.ndim == 2 else 1
+    return n * (8 * width + 4 * split.x_num.shape[1] + 4 + (8 if split.group is not None else 0))
+
+
+def free_device_memory(device: torch.device) -> int:
+    """Free memory of ``device`` in bytes: CUDA's mem_get_info, or the host's MemAvailable."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62  # unknown: treat as plenty
+
+
+def host_splits_mode(settings: TrainSettings) -> str:
+    mode = settings.host_splits or os.environ.get(HOST_SPLITS_ENV, "").strip() or "auto"
+    if mode not in HOST_SPLITS_CHOICES:
+        raise TrainingError(f"host_splits / ${HOST_SPLITS_ENV}: expected one of {', '.join(HOST_SPLITS_CHOICES)}, got {mode!r}")
+    return mode
+
+
+def place_splits(dataset: EncodedDataset, settings: TrainSettings, device: torch.device) -> dict[str, "DeviceSplit | HostSplit"]:
+    """Put each split (train, valid, and test unless not evaluated) on the device, or keep it
+    on the host when it does not fit (see ``TrainSettings.host_splits``)."""
+    mode = host_splits_mode(settings)
+    budget = settings.device_memory_fraction * free_device_memory(device) if mode == "auto" else 0.0
+    names = ["train", "valid"] + (["test"] if settings.evaluate_test else [])
+    placed = {}
+    for name in names:
+        split = dataset.splits()[name]
+        size = split_bytes(split)
+        if mode == "host" or (mode == "auto" and size > budget):
+            placed[name] = HostSplit(split, device, settings.host_block_rows)
+        else:
+            placed[name] = to_device(split, device)
+            budget -= size
+    return placed
+
+
 def resolve_device(name: str | None = "auto") -> torch.device:
     if name in (None, "", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -95,12 +210,18 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _tensor(array: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    if not array.flags.writeable:  # a read-only memmap: copy it in rather than share the file
+        return torch.tensor(np.asarray(array), dtype=dtype)
+    return torch.as_tensor(array, dtype=dtype)
+
+
 def to_device(split: Split, device: torch.device) -> DeviceSplit:
     return DeviceSplit(
-        x_cat=torch.as_tensor(split.x_cat, dtype=torch.int64).to(device),
-        x_num=torch.as_tensor(split.x_num, dtype=torch.float32).to(device),
-        y=torch.as_tensor(split.y, dtype=torch.float32).to(device),
-        group=None if split.group is None else torch.as_tensor(split.group, dtype=torch.int64).to(device),
+        x_cat=_tensor(split.x_cat, torch.int64).to(device),
+        x_num=_tensor(split.x_num, torch.float32).to(device),
+        y=_tensor(split.y, torch.float32).to(device),
+        group=None if split.group is None else _tensor(split.group, torch.int64).to(device),
     )
 
 
@@ -116,21 +237,61 @@ def monitor_value(metrics: dict[str, float], monitor: str) -> float:
     return total
 
 
+def _blocks(n: int, batch_size: int, block_rows: int) -> Iterator[tuple[int, int]]:
+    """Contiguous ``(start, stop)`` row blocks of whole batches covering ``0..n``."""
+    step = max(1, block_rows // batch_size) * batch_size
+    for start in range(0, n, step):
+        yield start, min(n, start + step)
+
+
 @torch.no_grad()
-def predict_logits(model: nn.Module, data: DeviceSplit, batch_size: int) -> torch.Tensor:
+def predict_logits(model: nn.Module, data: DeviceSplit | HostSplit, batch_size: int) -> torch.Tensor:
     was_training = model.training
     model.eval()
-    out = [
-        model(data.x_cat[i : i + batch_size], data.x_num[i : i + batch_size]).logit
-        for i in range(0, len(data), batch_size)
-    ]
+    if isinstance(data, HostSplit):
+        out = []
+        for start, stop in _blocks(len(data), batch_size, data.block_rows):
+            x_cat, x_num, _ = data.to_device(data.x_cat[start:stop], data.x_num[start:stop], data.y[start:stop])
+            out.extend(model(x_cat[i : i + batch_size], x_num[i : i + batch_size]).logit
+                       for i in range(0, stop - start, batch_size))
+        device = data.device
+    else:
+        out = [
+            model(data.x_cat[i : i + batch_size], data.x_num[i : i + batch_size]).logit
+            for i in range(0, len(data), batch_size)
+        ]
+        device = data.y.device
     model.train(was_training)
-    return torch.cat(out) if out else torch.empty(0, device=data.y.device)
+    return torch.cat(out) if out else torch.empty(0, device=device)
 
 
-def evaluate(model: nn.Module, data: DeviceSplit, batch_size: int = 65_536) -> dict[str, float]:
+def evaluate(model: nn.Module, data: DeviceSplit | HostSplit, batch_size: int = 65_536) -> dict[str, float]:
     logits = predict_logits(model, data, batch_size)
+    if isinstance(data, HostSplit):
+        return evaluate_logits(data.labels(), logits, data.groups())
     return evaluate_logits(data.y, logits, data.group)
+
+
+def _resident_batches(train: DeviceSplit, perm: torch.Tensor, batch_size: int, n_batches: int):
+    for b in range(n_batches):
+        idx = perm[b * batch_size : (b + 1) * batch_size]
+        yield train.x_cat[idx], train.x_num[idx], train.y[idx]
+
+
+def _host_batches(train: HostSplit, perm: np.ndarray, batch_size: int, block_rows: int, pool: ThreadPoolExecutor):
+    """The batches of ``perm`` (same rows, same order as ``_resident_batches``), moved to the
+    device a block at a time; the next block is gathered on the host while this one trains."""
+    blocks = list(_blocks(len(perm), batch_size, block_rows))
+    pending = pool.submit(train.gather, perm[blocks[0][0] : blocks[0][1]]) if blocks else None
+    for k, (start, stop) in enumerate(blocks):
+        host = pending.result()
+        if k + 1 < len(blocks):
+            nxt = blocks[k + 1]
+            pending = pool.submit(train.gather, perm[nxt[0] : nxt[1]])
+        x_cat, x_num, y = train.to_device(*host)
+        del host
+        for lo in range(0, stop - start, batch_size):
+            yield x_cat[lo : lo + batch_size], x_num[lo : lo + batch_size], y[lo : lo + batch_size]
 
 
 def _net_squared_norm(model: nn.Module) -> torch.Tensor:
@@ -153,9 +314,18 @@ def fit(
     """
     seed_everything(settings.seed)
     model.to(device)
-    train = to_device(dataset.train, device)
-    valid = to_device(dataset.valid, device)
-    test = to_device(dataset.test, device) if settings.evaluate_test else None
+    placed = place_splits(dataset, settings, device)
+    train, valid, test = placed["train"], placed["valid"], placed.get("test")
+    host_train = isinstance(train, HostSplit)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tfbench-gather") if host_train else None
+    try:
+        return _fit(model, train, valid, test, objective, settings, device, on_batch, on_epoch, pool)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _fit(model, train, valid, test, objective, settings, device, on_batch, on_epoch, pool) -> TrainResult:
     n = len(train)
     if n == 0:
         raise TrainingError("the train split is empty")
@@ -175,12 +345,15 @@ def fit(
     for epoch in range(1, settings.epochs + 1):
         model.train()
         t0 = time.perf_counter()
-        perm = torch.randperm(n, generator=generator).to(device)
+        perm = torch.randperm(n, generator=generator)
+        if isinstance(train, HostSplit):
+            batches = _host_batches(train, perm.numpy(), settings.batch_size, settings.host_block_rows, pool)
+        else:
+            batches = _resident_batches(train, perm.to(device), settings.batch_size, n_batches)
         loss_sum = torch.zeros((), device=device)
-        for b in range(n_batches):
-            idx = perm[b * settings.batch_size : (b + 1) * settings.batch_size]
-            out = model(train.x_cat[idx], train.x_num[idx])
-            loss = objective(out, train.y[idx])
+        for b, (x_cat, x_num, y) in enumerate(batches):
+            out = model(x_cat, x_num)
+            loss = objective(out, y)
             if settings.embedding_regularizer > 0:
                 loss = loss + settings.embedding_regularizer / 2 * sum(e.squared_norm() for e in embeddings)
             if settings.net_regularizer > 0:
@@ -221,7 +394,7 @@ def fit(
 
     if best_state is not None:
         model.load_state_dict(best_state)
-    valid_metrics = history[best_epoch - 1].valid if best_epoch else evaluate(model, valid)
+    valid_metrics = history[best_epoch - 1].valid if best_epoch else evaluate(model, valid, settings.eval_batch_size)
     test_metrics: dict[str, float] = {}
     inference_seconds = None
     if test is not None and len(test):
