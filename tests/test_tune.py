@@ -330,3 +330,21 @@ def test_dashboard_refuses_a_port_in_use(isolated):
 def test_tune_best_of_unknown_study(isolated):
     line = one_line_error(invoke("tune", "best", "nope"))
     assert "no tuning study named 'nope'" in line
+
+
+def test_start_from_base_evaluates_the_base_settings_first_and_only_once(isolated, tmp_path):
+    cfg = write(tmp_path / "tiny.yaml", {**TINY, "alpha": 0.25, "learning_rate": 0.001})
+    space = write(tmp_path / "lr.yaml", LR_SPACE)
+    args = ["tune", "--config", cfg, "--space", space, "--name", "ref", "--pruner", "none", "--start-from-base"]
+    assert invoke(*args, "--trials", "2").exit_code == 0
+    assert invoke(*args, "--trials", "1").exit_code == 0
+    trials = trials_of(isolated, "ref")
+    assert len(trials) == 3
+    assert trials[0].params == {"learning_rate": 0.001, "alpha": 0.25}
+    assert [t.params for t in trials].count({"learning_rate": 0.001, "alpha": 0.25}) == 1
+    row = ResultStore(isolated).get_by_key(trials[0].user_attrs["run_key"])
+    assert row.config["learning_rate"] == 0.001 and row.config["alpha"] == 0.25 and row.config["mlp_c"] == [16, 16]
+
+    outside = write(tmp_path / "out.yaml", {**TINY, "alpha": 0.7})
+    line = one_line_error(invoke("tune", "--config", outside, "--space", space, "--start-from-base", "--name", "x"))
+    assert "lr.yaml" in line and "params.alpha" in line and "0.7" in line

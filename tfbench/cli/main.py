@@ -696,6 +696,7 @@ def tune(
     synthetic_rows: Optional[int] = typer.Option(None, "--synthetic-rows", help="Rows of the synthetic dataset [default 100000]"),
     seed: Optional[int] = typer.Option(None, "--seed", help="Training seed of every trial, and the sampler's seed [default 2023]"),
     heartbeat: int = typer.Option(60, "--heartbeat", help="Seconds between a trial's heartbeats; a trial silent for twice this is failed and retried"),
+    start_from_base: bool = typer.Option(False, "--start-from-base", help="First evaluate the base settings themselves (e.g. the paper's), so the study holds the default to compare with"),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N"),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
     data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
@@ -720,7 +721,7 @@ def tune(
     req = TuneRequest(
         name=study_name, base=base_for_tuning(base), space=spec, trials=trials, timeout=timeout, sampler=sampler,
         pruner=pruner, jobs=jobs, objective=objective, heartbeat_s=heartbeat, db_url=db, device=device,
-        data_dir=data_dir,
+        data_dir=data_dir, start_from_base=start_from_base,
     )
     req.validate()
 

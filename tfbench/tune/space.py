@@ -56,6 +56,21 @@ class Param:
             return trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
         return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
 
+    def stored_of(self, value: Any, path: Path) -> Any:
+        """How Optuna stores a RunConfig value of this parameter (its label for categoricals);
+        ConfigError when the value is outside the space."""
+        where = f"{path}: params.{self.name}"
+        if self.kind == "categorical":
+            from tfbench.studies.spec import _same
+
+            for label, v in self.choices:
+                if _same(v, value):
+                    return label
+            raise ConfigError(f"{where}: the base value {value!r} is not one of the choices")
+        if not self.low - 1e-12 <= float(value) <= self.high + 1e-12:
+            raise ConfigError(f"{where}: the base value {value!r} is outside [{_num(self.low)}, {_num(self.high)}]")
+        return int(value) if self.kind == "int" else float(value)
+
     def value_of(self, stored: Any) -> Any:
         """The RunConfig value of a parameter value as Optuna stored it (a label for categoricals)."""
         return dict(self.choices)[stored] if self.kind == "categorical" else stored
@@ -92,6 +107,10 @@ class SearchSpace:
 
     def suggest(self, trial) -> dict[str, Any]:
         return {p.name: p.suggest(trial) for p in self.params}
+
+    def stored_params(self, cfg) -> dict[str, Any]:
+        """The point of this space where ``cfg`` (a RunConfig) lies, as Optuna stores it."""
+        return {p.name: p.stored_of(getattr(cfg, p.name), self.path) for p in self.params}
 
     def values_of(self, stored: dict[str, Any]) -> dict[str, Any]:
         """RunConfig settings of a trial's stored parameters."""

@@ -48,6 +48,7 @@ class TuneRequest:
     jobs: int = 1
     objective: str = "AUC"
     heartbeat_s: int = 60
+    start_from_base: bool = False    # the first trial evaluates the base configuration itself
     db_url: str | None = None
     device: str = "auto"
     data_dir: str | None = None
@@ -73,6 +74,8 @@ class TuneRequest:
             )
         if self.sampler == "grid":
             self.space.grid()  # raises for a float range without a step
+        if self.start_from_base:
+            self.space.stored_params(self.base)  # raises when the base lies outside the space
 
 
 @dataclass
@@ -302,7 +305,11 @@ def tune(req: TuneRequest, on_start: Callable[[], None] | None = None) -> TuneSu
     if "gAUC" in req.objective and data.train.group is None:
         raise ConfigError(f"--objective {req.objective} needs gAUC, but {req.base.dataset} has no group (user) field")
     storage = optuna_storage(store.url, req.heartbeat_s)
-    open_study(req, storage)               # create (or check) once, before any worker starts
+    study = open_study(req, storage)       # create (or check) once, before any worker starts
+    if req.start_from_base:
+        # A reference point (e.g. the paper's settings) in the study: tuned vs default is then
+        # read off the trials. Not enqueued twice when the same command runs again.
+        study.enqueue_trial(req.space.stored_params(req.base), skip_if_exists=True)
     if on_start is not None:
         on_start()
 
