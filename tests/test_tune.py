@@ -298,10 +298,10 @@ def test_dashboard_serves_the_study_list_over_http_and_stops_cleanly(isolated, t
         m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
         assert m, line
         url = f"http://127.0.0.1:{m.group(1)}/api/studies"
-        deadline = time.time() + 60
+        deadline = time.time() + 120
         while True:
             try:
-                with urllib.request.urlopen(url, timeout=10) as resp:
+                with urllib.request.urlopen(url, timeout=60) as resp:
                     body = json.load(resp)
                 break
             except OSError:
@@ -312,7 +312,7 @@ def test_dashboard_serves_the_study_list_over_http_and_stops_cleanly(isolated, t
         assert names == ["shown-on-dashboard"]
     finally:
         proc.send_signal(signal.SIGTERM)
-        rest = proc.communicate(timeout=30)[0]
+        rest = proc.communicate(timeout=60)[0]
     assert proc.returncode == 0, rest
     assert "dashboard stopped" in rest and "Traceback" not in rest
 

@@ -801,7 +801,9 @@ def dashboard(
 ):
     """Serve the Optuna dashboard on the results database (Ctrl-C stops it)."""
     import signal
-    from wsgiref.simple_server import WSGIRequestHandler, make_server
+    import threading
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
     from optuna_dashboard import wsgi
 
@@ -809,27 +811,32 @@ def dashboard(
     from tfbench.tune.storage import optuna_storage
 
     store = ResultStore(db)  # creates the file and tfbench's tables if needed, like every command
-    app_ = wsgi(optuna_storage(store.url, heartbeat_s=None))
+    # The dashboard mostly reads: plain transactions (WAL readers never wait for the tuners'
+    # write lock), unlike the workers, which take the write lock up front.
+    app_ = wsgi(optuna_storage(store.url, heartbeat_s=None, harden=False))
 
     class QuietHandler(WSGIRequestHandler):
         def log_message(self, *args):  # one line per request would drown the terminal
             pass
 
+    class ThreadingServer(ThreadingMixIn, WSGIServer):
+        daemon_threads = True  # a slow request neither blocks the others nor the shutdown
+
     try:
-        server = make_server(host, port, app_, handler_class=QuietHandler)
+        server = make_server(host, port, app_, server_class=ThreadingServer, handler_class=QuietHandler)
     except OSError as e:
         raise TfbenchError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
 
     def stop(_sig, _frame):
-        raise KeyboardInterrupt
+        # serve_forever() returns at its next poll; shutdown() must not run on the serving thread.
+        threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     console.print(f"Optuna dashboard on {store.url}: http://{host}:{server.server_port}/ (Ctrl-C to stop)", highlight=False)
     sys.stdout.flush()
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        server.serve_forever(poll_interval=0.2)
     finally:
         server.server_close()
     console.print("dashboard stopped", highlight=False)

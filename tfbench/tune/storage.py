@@ -44,8 +44,11 @@ def _harden_sqlite(engine: sa.engine.Engine) -> None:
     engine.dispose()  # connections opened while Optuna created its tables predate the listeners
 
 
-def optuna_storage(url: str | None = None, heartbeat_s: int | None = DEFAULT_HEARTBEAT_S):
-    """An Optuna RDBStorage on ``url`` (tfbench's database by default), with heartbeats and retries."""
+def optuna_storage(url: str | None = None, heartbeat_s: int | None = DEFAULT_HEARTBEAT_S, harden: bool = True):
+    """An Optuna RDBStorage on ``url`` (tfbench's database by default), with heartbeats and retries.
+
+    ``harden`` (SQLite only): every transaction takes the write lock up front; what concurrent
+    writers need, and what a reader (the dashboard) should not do."""
     import warnings
 
     import optuna
@@ -76,7 +79,7 @@ def optuna_storage(url: str | None = None, heartbeat_s: int | None = DEFAULT_HEA
             time.sleep(0.5 * (attempt + 1))
     else:
         raise last  # type: ignore[misc]
-    if is_sqlite:
+    if is_sqlite and harden:
         _harden_sqlite(storage.engine)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return storage
