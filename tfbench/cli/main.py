@@ -709,10 +709,11 @@ def tune(
     from tfbench.tune.tuner import tune as run_tune
 
     spec = load_request_space(space, model)
-    values = {**spec.base, **(load_config_file(config) if config else {})}
-    for k in ("dataset", "seed", "quick", "evaluate_test"):
-        if config and k in values and k != "seed":
+    file_values = load_config_file(config) if config else {}
+    for k in ("dataset", "quick", "evaluate_test"):
+        if k in file_values:
             raise TfbenchError(f"config file {config}: '{k}' is fixed by the tuner; use the command's options")
+    values = {**spec.base, **file_values}
     cli = dict(dataset=dataset, model=model, epochs=epochs, batch_size=batch_size, monitor=monitor,
                synthetic_rows=synthetic_rows, seed=seed)
     base = RunConfig.from_dict({**values, **{k: v for k, v in cli.items() if v is not None}},
@@ -765,14 +766,11 @@ def tune_best(
     eff = best.config.effective_dict()
     console.print(yaml.safe_dump(eff, sort_keys=True, default_flow_style=None).rstrip(), highlight=False, soft_wrap=True)
     if export is not None:
-        gauc = True
-        try:
-            from tfbench.db import ResultStore
+        from tfbench.db import ResultStore
 
-            row = ResultStore(db).get_by_key(best.run_key) if best.run_key else None
-            gauc = row is None or row.valid_gauc is not None
-        except Exception:
-            pass
+        # gAUC only where the dataset has a group field, as seen in the best trial's run
+        row = ResultStore(db).get_by_key(best.run_key) if best.run_key else None
+        gauc = row is None or row.valid_gauc is not None
         export_study(best, export, metrics=("AUC", "gAUC") if gauc else ("AUC",))
         err_console.print(f"wrote {export}; train it with: tfbench run {export}", highlight=False)
 

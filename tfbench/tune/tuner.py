@@ -180,6 +180,7 @@ def make_objective(
 ) -> Callable:
     import optuna
 
+    from tfbench.config import run_key
     from tfbench.db import RunInProgress
     from tfbench.runner import RunPruned, execute_run
 
@@ -206,8 +207,7 @@ def make_objective(
                 # Another worker is training this very configuration: wait for its result.
                 time.sleep(2.0)
             except RunPruned as e:
-                key = store_key(cfg, dataset)
-                trial.set_user_attr("run_key", key)
+                trial.set_user_attr("run_key", run_key(dataset.fingerprint, cfg))
                 if on_trial:
                     on_trial(f"trial {trial.number} pruned after epoch {e.epoch} ({time.perf_counter() - t0:.1f}s) {_brief(settings)}")
                 raise optuna.TrialPruned(str(e)) from None
@@ -229,12 +229,6 @@ def make_objective(
     return objective
 
 
-def store_key(cfg: RunConfig, dataset) -> str:
-    from tfbench.config import run_key
-
-    return run_key(dataset.fingerprint, cfg)
-
-
 def _brief(settings: dict[str, Any]) -> str:
     def fmt(v):
         if isinstance(v, float):
@@ -246,8 +240,11 @@ def _brief(settings: dict[str, Any]) -> str:
     return " ".join(f"{k}={fmt(v)}" for k, v in settings.items())
 
 
-def _worker(req: TuneRequest, n_trials: int, worker: int, threads: int | None, prefix: str = "") -> dict[str, int]:
-    """Run ``n_trials`` trials of the study in this process; returns their states."""
+def _worker(
+    req: TuneRequest, n_trials: int, worker: int, threads: int | None, prefix: str = "", dataset=None
+) -> dict[str, int]:
+    """Run ``n_trials`` trials of the study in this process; returns their states. ``dataset``:
+    the already loaded data (in-process runs); spawned workers load it from the cache."""
     import optuna
     import torch
 
@@ -260,7 +257,7 @@ def _worker(req: TuneRequest, n_trials: int, worker: int, threads: int | None, p
     store = ResultStore(req.db_url)
     storage = optuna_storage(store.url, req.heartbeat_s)
     study = open_study(req, storage, worker)
-    dataset = load_for(req.base, req.data_dir)
+    dataset = dataset or load_for(req.base, req.data_dir)
 
     def say(msg: str) -> None:
         print(f"{prefix}{msg}", file=sys.stderr, flush=True)
@@ -315,7 +312,7 @@ def tune(req: TuneRequest, on_start: Callable[[], None] | None = None) -> TuneSu
 
     states: dict[str, int] = {}
     if req.jobs == 1:
-        states = _worker(req, req.trials, 0, None)
+        states = _worker(req, req.trials, 0, None, dataset=data)
     else:
         quotas = [req.trials // req.jobs + (1 if i < req.trials % req.jobs else 0) for i in range(req.jobs)]
         quotas = [q for q in quotas if q > 0]
