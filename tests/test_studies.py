@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from tfbench.cli.main import app
 from tfbench.db import ResultStore
 from tfbench.errors import ConfigError
-from tfbench.studies import expand, load_study, parse_seeds
+from tfbench.studies import expand, load_study, parse_seeds, select_cells
 from tfbench.studies.execute import plan_keys
 
 TINY = textwrap.dedent("""\
@@ -92,6 +92,49 @@ def test_parse_seeds():
     assert parse_seeds("2023,2030", (5,)) == (2023, 2030)
     with pytest.raises(ConfigError, match="--seeds"):
         parse_seeds("two", (5,))
+
+
+def test_select_cells_keeps_exactly_the_matching_cells():
+    t7 = load_study("table7")
+    plan = expand(t7, datasets=["synthetic"], seeds=(1, 2))
+    some = select_cells(t7, plan, ["model=DCNv2,edcn,autoint+"])   # labels are case-insensitive
+    assert [(p.cell_dict["model"], p.seed) for p in some] == [
+        ("AutoInt+", 1), ("AutoInt+", 2), ("DCNv2", 1), ("DCNv2", 2), ("EDCN", 1), ("EDCN", 2)]
+    assert [p.config.model for p in some[::2]] == ["autoint+", "dcnv2", "edcn"]
+    # the selected runs are the same runs (same keys) as in the whole grid
+    assert set(plan_keys(some)) <= set(plan_keys(plan))
+    assert select_cells(t7, plan, None) == plan
+
+    t6 = load_study("table6")
+    plan6 = expand(t6, datasets=["synthetic"], seeds=(7,))
+    cells = {(p.cell_dict["ssem"], p.cell_dict["dfm"]) for p in
+             select_cells(t6, plan6, ["ssem=SER", "dfm=WSF,VF"])}        # every filter must match
+    assert cells == {("SER", "WSF"), ("SER", "VF")}
+
+
+@pytest.mark.parametrize(
+    "only,needle",
+    [(["colour=red"], "no axis 'colour' (axes: ssem, dfm)"),
+     (["dfm=WSF,Max"], "has no label 'Max' (labels: WSF, VF, CF, MoEF, Sum)"),
+     (["dfm"], "expected AXIS=LABEL"),
+     (["dfm="], "expected AXIS=LABEL")],
+)
+def test_select_cells_rejects_unknown_axis_or_label(only, needle):
+    t6 = load_study("table6")
+    with pytest.raises(ConfigError) as e:
+        select_cells(t6, expand(t6, datasets=["synthetic"], seeds=(7,)), only)
+    assert needle in str(e.value)
+
+
+def test_run_only_dry_run_lists_just_the_selected_cells(isolated):
+    r = CliRunner().invoke(app, ["run", "table7", "--datasets", "synthetic", "--seeds", "2",
+                                 "--only", "model=EDCN,DCNv2", "--dry-run"])
+    assert r.exit_code == 0, r.output
+    assert "table7: 4 runs (1 datasets x 2 cells x 2 seeds)" in r.output
+    rows = [l for l in r.output.splitlines() if "synthetic" in l]
+    assert len(rows) == 4 and all(("EDCN" in l) != ("DCNv2" in l) for l in rows)
+    bad = CliRunner().invoke(app, ["run", "table7", "--only", "model=DCNv3", "--dry-run"])
+    assert bad.exit_code == 2 and "no label 'DCNv3'" in bad.output
 
 
 @pytest.mark.parametrize(

@@ -217,13 +217,14 @@ def _print_summary(row, wall_seconds: float):
 
 
 # ---------------------------------------------------------------------------------------- studies
-def _resolve_plan(study_name, datasets, seeds, quick, data_dir):
-    from tfbench.studies import expand, load_study, parse_seeds
+def _resolve_plan(study_name, datasets, seeds, quick, data_dir, only=None):
+    from tfbench.studies import expand, load_study, parse_seeds, select_cells
     from tfbench.studies.execute import plan_keys
 
     study = load_study(study_name)
     ds = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
     plan = expand(study, datasets=ds, seeds=parse_seeds(seeds, study.seeds), quick=quick)
+    plan = select_cells(study, plan, only)
     keys = plan_keys(plan, data_dir)
     return study, plan, keys
 
@@ -254,6 +255,7 @@ def run(
     datasets: Optional[str] = typer.Option(None, "--datasets", help="Comma-separated datasets instead of the study's, e.g. frappe-nfm,synthetic"),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="A count (3: the first three seeds) or a list (2023,2024)"),
     quick: bool = typer.Option(False, "--quick", help="Shrunken smoke runs (recorded as quick; never mixed with full runs in reports)"),
+    only: Optional[list[str]] = typer.Option(None, "--only", help="Run only the cells with these labels, AXIS=LABEL[,LABEL] (repeatable), e.g. --only model=DCNv2,EDCN"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and stop"),
     jobs: int = typer.Option(1, "--jobs", min=1, help="Runs to train in parallel processes"),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N"),
@@ -264,7 +266,7 @@ def run(
     from tfbench.db import ResultStore
     from tfbench.studies.execute import DONE, ELSEWHERE, FAILED, SKIPPED, register, run_plan
 
-    spec, plan, keys = _resolve_plan(study, datasets, seeds, quick, data_dir)
+    spec, plan, keys = _resolve_plan(study, datasets, seeds, quick, data_dir, only)
     store = ResultStore(db)
     status = store.statuses(keys)
     n_done = sum(1 for k in keys if status.get(k) == "done")

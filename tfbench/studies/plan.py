@@ -70,3 +70,30 @@ def expand(
                 cfg = RunConfig.from_dict({**base, **values, "seed": seed}, source=f"{study.path}")
                 plan.append(PlannedRun(study.name, dataset, cell, seed, cfg))
     return plan
+
+
+def select_cells(study: Study, plan: list[PlannedRun], only: list[str] | None) -> list[PlannedRun]:
+    """Keep the runs whose cell matches every ``AXIS=LABEL[,LABEL…]`` filter.
+
+    Several filters on different axes all have to match; labels compare case-insensitively
+    (``model=autoint+`` selects ``AutoInt+``). An unknown axis or label is an error that lists
+    what the study has, so a typo never silently selects nothing.
+    """
+    if not only:
+        return plan
+    wanted: dict[str, set[str]] = {}
+    for text in only:
+        axis, sep, labels = text.partition("=")
+        axis = axis.strip()
+        if not sep or not axis or not labels.strip():
+            raise ConfigError(f"--only {text!r}: expected AXIS=LABEL[,LABEL...], e.g. model=DCN,EDCN")
+        if axis not in study.grid:
+            raise ConfigError(f"--only {text!r}: study {study.name} has no axis {axis!r} "
+                              f"(axes: {', '.join(study.axes)})")
+        by_lower = {label.lower(): label for label in study.grid[axis]}
+        for label in (x.strip() for x in labels.split(",") if x.strip()):
+            if label.lower() not in by_lower:
+                raise ConfigError(f"--only {text!r}: axis {axis!r} of study {study.name} has no label "
+                                  f"{label!r} (labels: {', '.join(study.grid[axis])})")
+            wanted.setdefault(axis, set()).add(by_lower[label.lower()])
+    return [p for p in plan if all(p.cell_dict[a] in labels for a, labels in wanted.items())]
