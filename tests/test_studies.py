@@ -146,6 +146,17 @@ def test_run_only_dry_run_lists_just_the_selected_cells(isolated):
         ("epochs: 2,", "epochs: 2, learning_rat: 1,", ["base.learning_rat"]),                 # unknown setting
         ("layout: {rows: ssem,", "layout: {rows: seed,", ["layout.rows"]),
         ("SER: {WSF:", "GX: {WSF:", ["paper.Synth.GX"]),
+        ("layout:", "cell_settings: [{when: {colour: red}, set: {dropout: 0.1}}]\nlayout:",
+         ["cell_settings[0].when.colour", "not a grid axis"]),
+        ("layout:", "cell_settings: [{when: {ssem: GM}, set: {dropout: 0.1}}]\nlayout:",
+         ["cell_settings[0].when.ssem", "no label 'GM'", "SER, Share"]),
+        ("layout:", "cell_settings: [{when: {ssem: SER}, set: {dfm: VF}}]\nlayout:",
+         ["cell_settings[0].set.dfm", "grid axis"]),
+        ("layout:", "cell_settings: [{when: {ssem: SER}, set: {dropout: 1.5}}]\nlayout:",
+         ["cell_settings[0].set", "dropout"]),
+        ("layout:", "cell_settings: [{when: {ssem: SER}, set: {dropot: 0.1}}]\nlayout:",
+         ["cell_settings[0].set.dropot", "not a run setting"]),
+        ("layout:", "cell_settings: {ssem: SER}\nlayout:", ["cell_settings", "must be a list"]),
     ],
 )
 def test_bad_study_file_gives_one_line_error_naming_file_and_field(tmp_path, old, new, needles):
@@ -158,6 +169,61 @@ def test_bad_study_file_gives_one_line_error_naming_file_and_field(tmp_path, old
     assert str(path) in lines[0]
     for needle in needles:
         assert needle in lines[0], lines[0]
+
+
+CELLS = TINY.replace("layout:", textwrap.dedent("""\
+    cell_settings:
+      - when: {ssem: SER}
+        set: {dropout: 0.25, epochs: 4}
+      - when: {ssem: SER, dfm: Sum, dataset: [synthetic]}
+        set: {dropout: 0.5}
+        source: "a later entry wins where both apply"
+    layout:"""), 1)
+
+
+def test_cell_settings_apply_to_their_cells_only_and_in_order(tmp_path):
+    study = load_study(str(write_study(tmp_path, CELLS)))
+    plain = {p.describe(): p.config for p in expand(load_study(str(write_study(tmp_path / "p"))))}
+    for p in expand(study):
+        cell = p.cell_dict
+        want = {("SER", "WSF"): (0.25, 4), ("SER", "Sum"): (0.5, 4)}.get((cell["ssem"], cell["dfm"]), (0.0, 2))
+        assert (p.config.dropout, p.config.epochs) == want, p.describe()
+        if cell["ssem"] == "Share":    # cells no entry matches keep exactly their old configuration
+            assert p.config == plain[p.describe()]
+    # a dataset the entry does not name gets only the entries without a dataset condition
+    other = {p.cell_dict["dfm"]: p.config.dropout for p in expand(study, datasets=["frappe-nfm"], seeds=(1,))
+             if p.cell_dict["ssem"] == "SER"}
+    assert other == {"WSF": 0.25, "Sum": 0.25}
+    # --quick still shrinks a cell's settings (quick comes after cell settings, grid values after both)
+    quick = {p.cell_dict["ssem"]: p.config for p in expand(study, seeds=(1,), quick=True) if p.cell_dict["dfm"] == "WSF"}
+    assert quick["SER"].epochs == 1 and quick["SER"].dropout == 0.25 and quick["SER"].ssem == "SER"
+
+
+def test_report_leaves_out_runs_of_an_earlier_cell_definition(isolated, tmp_path):
+    path = write_study(tmp_path)
+    assert CliRunner().invoke(app, ["run", str(path), "--quick"]).exit_code == 0
+    # the study file now gives SER x WSF another dropout: its two runs are outdated, not averaged in
+    path.write_text(TINY.replace("layout:", "cell_settings: [{when: {ssem: SER, dfm: WSF}, set: {dropout: 0.3}}]\nlayout:"))
+    out = tmp_path / "reports"
+    r = CliRunner().invoke(app, ["report", str(path), "--quick", "--format", "csv", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    import pandas as pd
+
+    cells = pd.read_csv(out / "tiny_quick.csv")
+    auc = cells[cells["metric"] == "AUC"].set_index(["row", "col"])
+    assert auc.loc[("SER", "WSF"), "n"] == 0 and auc.loc[("Share", "Sum"), "n"] == 2
+    r = CliRunner().invoke(app, ["report", str(path), "--quick", "--out", str(out)])
+    assert "2 finished runs of an earlier definition of this study" in (out / "tiny_quick.md").read_text()
+    # `run` agrees: it trains exactly the two runs of the changed cell, with the new setting
+    r = CliRunner().invoke(app, ["run", str(path), "--quick"])
+    assert r.exit_code == 0 and "2 trained, 6 already done" in r.output, r.output
+    new = [row for row in ResultStore(isolated).list_runs() if row.config.get("dropout") == 0.3]
+    assert len(new) == 2 and {row.config["ssem"] for row in new} == {"SER"}
+    CliRunner().invoke(app, ["report", str(path), "--quick", "--format", "csv", "--out", str(out)])
+    auc = pd.read_csv(out / "tiny_quick.csv").query("metric == 'AUC'").set_index(["row", "col"])
+    assert auc.loc[("SER", "WSF"), "n"] == 2
+    expected = 100 * sum(row.test_auc for row in new) / 2
+    assert auc.loc[("SER", "WSF"), "mean"] == pytest.approx(expected, rel=1e-12)
 
 
 def test_unknown_study(isolated):

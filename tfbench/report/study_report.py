@@ -6,9 +6,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from tfbench.config import run_key
 from tfbench.db import ResultStore
+from tfbench.errors import ConfigError
 from tfbench.report.stats import PAIRED, WELCH, paired_by_seed, summarize, ttest
 from tfbench.report.tables import TableLayout, render_table
+from tfbench.studies.plan import run_config
 from tfbench.studies.spec import Study
 
 METRIC_COLUMNS = {"AUC": "test_auc", "gAUC": "test_gauc", "logloss": "test_logloss"}
@@ -17,12 +20,19 @@ METRIC_COLUMNS = {"AUC": "test_auc", "gAUC": "test_gauc", "logloss": "test_loglo
 def gather(study: Study, store: ResultStore, *, quick: bool = False, seeds: tuple[int, ...] | None = None) -> pd.DataFrame:
     """One row per finished run of the study: dataset, one column per grid axis (its label), seed, test metrics.
 
-    Quick runs and full runs never mix: ``quick`` selects one kind."""
+    Quick runs and full runs never mix: ``quick`` selects one kind. Only runs of the study's
+    current definition count: a run whose content key no longer matches its cell's configuration
+    (the study file changed a setting since it ran) is left out, so a report never averages two
+    versions of a cell; ``attrs["outdated"]`` says how many were left out."""
     records = []
+    outdated = 0
     for link, row in store.study_runs(study.name):
         if row is None or row.status != "done" or bool(link.quick) != quick:
             continue
         if seeds is not None and link.seed not in seeds:
+            continue
+        if not _current(study, link, row):
+            outdated += 1
             continue
         rec = {"dataset": link.dataset, "seed": link.seed, "key": link.key}
         rec.update(link.cell)
@@ -30,7 +40,20 @@ def gather(study: Study, store: ResultStore, *, quick: bool = False, seeds: tupl
             rec[metric] = getattr(row, col)
         records.append(rec)
     columns = ["dataset", *study.axes, "seed", "key", *METRIC_COLUMNS]
-    return pd.DataFrame.from_records(records, columns=columns)
+    frame = pd.DataFrame.from_records(records, columns=columns)
+    frame.attrs["outdated"] = outdated
+    return frame
+
+
+def _current(study: Study, link, row) -> bool:
+    """Whether the run is the one the study, as defined now, plans for its cell (same content key)."""
+    if set(link.cell) != set(study.axes) or any(link.cell[a] not in study.grid[a] for a in study.axes):
+        return False                                   # the cell is no longer on the grid
+    try:
+        config = run_config(study, link.dataset, dict(link.cell), link.seed, bool(link.quick))
+    except ConfigError:
+        return False
+    return run_key(row.dataset_fingerprint, config) == link.key
 
 
 def layout_for(study: Study, metrics: list[str], paired: bool = False) -> TableLayout:
@@ -86,6 +109,7 @@ def write_report(
 ) -> tuple[str, list[Path], int]:
     """Render the study's table (and figures for figure studies). Returns (text, files written, runs used)."""
     results = gather(study, store, quick=quick, seeds=seeds)
+    outdated = results.attrs.get("outdated", 0)
     metrics = [metric] if metric else list(study.metrics)
     present = list(dict.fromkeys(results["dataset"]))
     ordered = datasets or [d for d in study.datasets if d in present] + [d for d in present if d not in study.datasets]
@@ -97,6 +121,9 @@ def write_report(
         f"{len(results)} finished {'quick ' if quick else ''}runs; test-split metrics.",
         f"Comparisons use the {PAIRED if paired else WELCH} over seeds.",
     ]
+    if outdated:
+        notes.append(f"{outdated} finished runs of an earlier definition of this study "
+                     f"(other settings for their cell) are left out.")
     if study.test_row is None:   # with a test_row the table carries its own p-values (and notes them)
         notes += best_vs_runner_up(results, study, metrics, paired)
     if quick:

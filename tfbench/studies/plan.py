@@ -59,17 +59,23 @@ def expand(
     plan: list[PlannedRun] = []
     axes = study.axes
     for dataset in datasets or list(study.datasets):
-        base = {**study.base, **study.dataset_settings.get(dataset, {}), "dataset": dataset}
-        if quick:
-            base.update(study.quick)
-            base["quick"] = True
         for labels in itertools.product(*(list(study.grid[a]) for a in axes)):
-            values = {a: study.grid[a][l] for a, l in zip(axes, labels)}
             cell = tuple(zip(axes, labels))
             for seed in seeds or study.seeds:
-                cfg = RunConfig.from_dict({**base, **values, "seed": seed}, source=f"{study.path}")
-                plan.append(PlannedRun(study.name, dataset, cell, seed, cfg))
+                plan.append(PlannedRun(study.name, dataset, cell, seed, run_config(study, dataset, dict(cell), seed, quick)))
     return plan
+
+
+def run_config(study: Study, dataset: str, cell: dict[str, str], seed: int, quick: bool = False) -> RunConfig:
+    """The configuration of one run of the study: base < dataset settings < cell settings < quick
+    < the cell's grid values < the seed."""
+    settings = {**study.base, **study.dataset_settings.get(dataset, {}), **study.settings_for(dataset, cell)}
+    if quick:
+        settings.update(study.quick)
+        settings["quick"] = True
+    settings.update({axis: study.grid[axis][label] for axis, label in cell.items()})
+    settings.update(dataset=dataset, seed=seed)
+    return RunConfig.from_dict(settings, source=f"{study.path}")
 
 
 def select_cells(study: Study, plan: list[PlannedRun], only: list[str] | None) -> list[PlannedRun]:

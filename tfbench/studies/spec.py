@@ -19,6 +19,17 @@ grid, the seeds, how its table or figure is laid out, and the paper's numbers fo
 A grid axis is a RunConfig setting; its values are a list, or a mapping label -> value when the
 paper names the values (fig10's MLP_s structures A-E).
 
+``cell_settings`` gives some cells their own settings, e.g. each baseline its published settings
+on one dataset (entries apply in file order; ``source`` is free text saying where values come from)::
+
+    cell_settings:
+      - when: {model: EDCN, dataset: [frappe, frappe-nfm]}
+        set: {dropout: 0.3, embedding_regularizer: 0.05}
+        source: "BARS EDCN_frappe_x1_006"
+
+A run's configuration is base < dataset_settings < cell_settings < quick (with ``--quick``) < the
+cell's grid values < the seed; a cell setting may not set a grid axis.
+
 Optional layout fields add what the paper prints beside mean ± std:
 
 * ``delta_row: <row label>`` / ``delta_column: <column label>`` (one of the two): every other cell
@@ -33,6 +44,7 @@ Optional layout fields add what the paper prints beside mean ± std:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,11 +59,28 @@ DEFAULT_SEEDS = (2023, 2024, 2025, 2026, 2027)
 METRICS = ("AUC", "gAUC", "logloss")
 TOP_KEYS = {
     "name", "title", "kind", "datasets", "seeds", "base", "dataset_settings", "grid", "layout",
-    "quick", "paper_names", "paper", "description", "axis_label",
+    "quick", "paper_names", "paper", "description", "axis_label", "cell_settings",
 }
 REQUIRED = ("name", "datasets", "base", "grid", "layout")
 LAYOUT_KEYS = ("rows", "columns", "metrics", "delta_row", "delta_column", "test_row", "average_datasets")
 SETTINGS = {f.name for f in dataclasses.fields(RunConfig)}
+
+
+@dataclass(frozen=True)
+class CellSetting:
+    """Settings for the cells (and datasets) that match ``when``: axis or ``dataset`` -> labels.
+
+    This is how a table gives each baseline its own published settings (Table VII: "the
+    hyperparameters of the baseline model are configured [...] based on the optimal values
+    provided in [BARS] and their original paper"), which one per-dataset block cannot express."""
+
+    when: dict[str, frozenset[str]]
+    settings: dict[str, Any]
+    source: str = ""
+
+    def matches(self, dataset: str, cell: dict[str, str]) -> bool:
+        return all((dataset if axis == "dataset" else cell.get(axis)) in labels
+                   for axis, labels in self.when.items())
 
 
 @dataclass(frozen=True)
@@ -78,10 +107,19 @@ class Study:
     delta_column: str | None = None             # Δ of every cell against this column's cell (same row)
     test_row: str | None = None                 # t-test of this row against the best other row
     average_datasets: bool = False              # extra block: each cell's mean over datasets
+    cell_settings: tuple[CellSetting, ...] = ()  # settings for some cells (and datasets) only
 
     @property
     def axes(self) -> list[str]:
         return list(self.grid)
+
+    def settings_for(self, dataset: str, cell: dict[str, str]) -> dict[str, Any]:
+        """The ``cell_settings`` that apply to this dataset and grid cell, merged in file order."""
+        out: dict[str, Any] = {}
+        for entry in self.cell_settings:
+            if entry.matches(dataset, cell):
+                out.update(entry.settings)
+        return out
 
     def label_of(self, axis: str, value: Any) -> str | None:
         """The grid label of a config value on an axis (None if the value is not on the grid)."""
@@ -196,6 +234,8 @@ def load_study(name_or_path: str) -> Study:
             RunConfig.from_dict({**base, axis: v}, source=f"{path}: grid.{axis} value {label!r}")
         grid[axis] = labelled
 
+    cell_settings = _cell_settings(raw.get("cell_settings"), grid, base, settings, bad, path)
+
     layout = raw["layout"]
     if not isinstance(layout, dict):
         bad("layout", "must be a mapping with rows, columns, metrics")
@@ -252,8 +292,51 @@ def load_study(name_or_path: str) -> Study:
         columns=columns, metrics=tuple(metrics), quick=quick, paper_names=dict(paper_names),
         paper=paper, path=path, description=str(raw.get("description", "")),
         axis_label=str(raw.get("axis_label", rows)), delta_row=delta_row, delta_column=delta_column,
-        test_row=test_row, average_datasets=average_datasets,
+        test_row=test_row, average_datasets=average_datasets, cell_settings=cell_settings,
     )
+
+
+def _cell_settings(value, grid, base, settings, bad, path) -> tuple[CellSetting, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        bad("cell_settings", "must be a list of {when: {AXIS: LABEL(S)}, set: {SETTING: VALUE}} entries")
+    out = []
+    for i, entry in enumerate(value):
+        where = f"cell_settings[{i}]"
+        if not isinstance(entry, dict) or set(entry) - {"when", "set", "source"} or not {"when", "set"} <= set(entry):
+            bad(where, "must be a mapping with 'when' and 'set' (and an optional 'source')")
+        when_raw = entry["when"]
+        if not isinstance(when_raw, dict) or not when_raw:
+            bad(f"{where}.when", "must map grid axes or 'dataset' to a label or a list of labels")
+        when: dict[str, frozenset[str]] = {}
+        for axis, labels in when_raw.items():
+            axis = str(axis)
+            if axis != "dataset" and axis not in grid:
+                bad(f"{where}.when.{axis}", f"is not a grid axis or 'dataset' (axes: {', '.join(grid)})")
+            labels = labels if isinstance(labels, list) else [labels]
+            if not labels or not all(isinstance(l, (str, int, float)) and not isinstance(l, bool) for l in labels):
+                bad(f"{where}.when.{axis}", "must be a label or a non-empty list of labels")
+            labels = [str(l) for l in labels]
+            if axis != "dataset":
+                unknown = [l for l in labels if l not in grid[axis]]
+                if unknown:
+                    bad(f"{where}.when.{axis}", f"has no label {unknown[0]!r} (labels: {', '.join(grid[axis])})")
+            when[axis] = frozenset(labels)
+        set_ = settings(entry["set"], f"{where}.set")
+        if not set_:
+            bad(f"{where}.set", "must set at least one setting")
+        clash = sorted((set(set_) & set(grid)) | (set(set_) & {"seed", "dataset", "quick"}))
+        if clash:
+            bad(f"{where}.set.{clash[0]}", "is a grid axis or a per-run value; a cell setting cannot change it")
+        # every cell it applies to must still make a valid configuration
+        for labels in itertools.product(*(list(grid[a]) for a in grid)):
+            cell = dict(zip(grid, labels))
+            if all(cell[a] in ls for a, ls in when.items() if a != "dataset"):
+                values = {a: grid[a][l] for a, l in cell.items()}
+                RunConfig.from_dict({**base, **set_, **values}, source=f"{path}: {where}.set for cell {cell}")
+        out.append(CellSetting(when=when, settings=set_, source=str(entry.get("source", ""))))
+    return tuple(out)
 
 
 def _label(v: Any) -> str:
