@@ -129,6 +129,40 @@ def test_interacting_layer_residual_is_the_identity_when_widths_match():
         InteractingLayer(4, 5, 2)
 
 
+def test_interacting_layer_norm_comes_between_residual_sum_and_relu():
+    torch.manual_seed(6)
+    layer = InteractingLayer(3, 4, 2, layer_norm=True).double().eval()
+    with torch.no_grad():   # a non-trivial affine part, so a wrong order or axis shows
+        layer.layer_norm.weight.copy_(torch.tensor([0.5, 2.0, -1.0, 1.5], dtype=torch.float64))
+        layer.layer_norm.bias.copy_(torch.tensor([0.1, -0.2, 0.3, 0.0], dtype=torch.float64))
+    x = np.random.default_rng(6).normal(size=(2, 5, 3))
+    Q, K, V, R = (x @ np_(l.weight).T for l in (layer.query, layer.key, layer.value, layer.residual))
+    heads = [softmax(Q[..., c] @ K[..., c].transpose(0, 2, 1)) @ V[..., c] for c in (slice(0, 2), slice(2, 4))]
+    s = np.concatenate(heads, axis=-1) + R
+    mu, var = s.mean(-1, keepdims=True), s.var(-1, keepdims=True)            # over the 4 dims of a field
+    ref = np.maximum((s - mu) / np.sqrt(var + 1e-5) * [0.5, 2.0, -1.0, 1.5] + [0.1, -0.2, 0.3, 0.0], 0.0)
+    np.testing.assert_allclose(np_(layer(t64(x))), ref, rtol=1e-10, atol=1e-12)
+    assert InteractingLayer(3, 4, 2).layer_norm is None
+
+
+def test_afn_dropout_applies_to_the_afn_mlp_only_and_keys_stay_stable():
+    from tfbench.models.layers import Dropout
+
+    def rates(module):
+        return sorted({m.p for m in module.modules() if isinstance(m, Dropout)})
+
+    cfg = RunConfig(model="afn+", dropout=0.2, afn_dropout=0.4, afn_log_neurons=8, afn_hidden_units=(8,), mlp_c=(8,))
+    model = build_model("afn+", [5, 6], 0, **cfg.model_hyperparameters())
+    assert rates(model.afn_mlp) == [0.4] and rates(model.dnn) == [0.2]
+    same = RunConfig(model="afn+", dropout=0.2, afn_log_neurons=8, afn_hidden_units=(8,), mlp_c=(8,))
+    assert rates(build_model("afn+", [5, 6], 0, **same.model_hyperparameters()).afn_mlp) == [0.2]
+    # at the default (-1) the setting is not part of the key; set, it is
+    assert "afn_dropout" not in same.effective_dict() and cfg.effective_dict()["afn_dropout"] == 0.4
+    assert run_key("fp", same) != run_key("fp", cfg)
+    with pytest.raises(ConfigError, match="afn-dropout must be in"):
+        RunConfig.from_dict({"model": "afn+", "afn_dropout": 1.0})
+
+
 # ---------------------------------------------------------------- AFN
 def test_logarithmic_neurons_are_exp_of_weighted_log_magnitudes():
     torch.manual_seed(4)

@@ -23,6 +23,9 @@ from tfbench.models import (
 )
 
 MONITORS = ("AUC", "gAUC", "AUC+gAUC", "logloss")
+# Settings added after results existed: left out of the run key at these (behaviour-preserving)
+# defaults, so earlier runs keep their keys.
+KEY_OMITS_DEFAULT = {"attention_layer_norm": False, "afn_dropout": -1.0}
 # Settings that are lists of layer widths ('400,400' on the command line, a list in YAML and JSON).
 UNIT_LISTS = ("mlp_s", "mlp_c", "cin_layers", "afn_hidden_units", "euler_orders")
 
@@ -53,8 +56,10 @@ class RunConfig:
     num_heads: int = 2                  # autoint+: attention heads per layer
     attention_dim: int = 40             # autoint+: width of an interacting layer (all heads)
     attention_scale: bool = False       # autoint+: divide scores by sqrt(head size)
+    attention_layer_norm: bool = False  # autoint+: LayerNorm in every interacting layer
     afn_log_neurons: int = 1200         # afn+: logarithmic neurons
     afn_hidden_units: tuple[int, ...] = (400, 400, 400)  # afn+: the MLP after the log layer
+    afn_dropout: float = -1.0           # afn+: dropout of that MLP (-1: the run's dropout)
     edcn_bridge: str = "hadamard_product"  # edcn: bridge module
     edcn_tau: float = 1.0               # edcn: temperature of the regulation gates
     euler_orders: tuple[int, ...] = (52,)  # eulernet: order vectors per Euler layer (FuxiCTR's Frappe config)
@@ -136,9 +141,12 @@ class RunConfig:
             d.pop("vf_tau")
         if not self.tf4ctr:
             d.pop("tf4ctr")  # keeps the keys of plain runs independent of this flag's existence
+        for name, default in KEY_OMITS_DEFAULT.items():
+            if d.get(name) == default:   # settings added later: at their default, old keys stay valid
+                d.pop(name)
         for name, models in MODEL_SETTINGS.items():
             if self.model not in models:
-                d.pop(name)
+                d.pop(name, None)
         if self.model in IGNORES_MLP_S:
             d.pop("mlp_s")
         if self.model in IGNORES_MLP_C:
@@ -217,6 +225,8 @@ class RunConfig:
             bad("edcn_bridge", f"is '{self.edcn_bridge}', must be one of {', '.join(BRIDGE_CHOICES)}")
         if not 0.0 <= self.dropout < 1.0:
             bad("dropout", f"must be in [0, 1), got {self.dropout}")
+        if not (self.afn_dropout == -1.0 or 0.0 <= self.afn_dropout < 1.0):
+            bad("afn_dropout", f"must be in [0, 1), or -1 for the run's dropout, got {self.afn_dropout}")
         if self.embedding_dim < 2:
             bad("embedding_dim", f"must be >= 2, got {self.embedding_dim}")
         for name in ("min_count", "synthetic_rows", "epochs", "batch_size", "patience"):

@@ -15,8 +15,8 @@ a·z_afn and b·z_dnn + c are again such outputs: the plain sum spans the same f
 gives the Twin Focus loss two logits whose sum is the model's logit, like every parallel model
 here. The sum drops those 3 redundant parameters.
 
-Both MLPs take the run's dropout and batch_norm (FuxiCTR has separate afn_dropout and
-dnn_dropout). Defaults: 1200 logarithmic neurons and an AFN MLP of [400, 400, 400] (FuxiCTR's
+Both MLPs take the run's batch_norm. The DNN takes the run's dropout (FuxiCTR's dnn_dropout), the
+AFN MLP ``afn_dropout`` (FuxiCTR's afn_dropout; −1, the default, means the run's dropout too). Defaults: 1200 logarithmic neurons and an AFN MLP of [400, 400, 400] (FuxiCTR's
 AFN config template; its code default is 5 neurons and [64, 64, 64]).
 """
 
@@ -43,6 +43,7 @@ class AFNPlus(nn.Module):
         batch_norm: bool = False,
         afn_log_neurons: int = 1200,
         afn_hidden_units: Sequence[int] = (400, 400, 400),
+        afn_dropout: float = -1.0,
         **_unused,
     ):
         super().__init__()
@@ -52,7 +53,7 @@ class AFNPlus(nn.Module):
         f = self.embedding.num_fields
         self.log_transform = LogarithmicTransform(f, afn_log_neurons, batch_norm=True)
         self.afn_mlp = MLP(afn_log_neurons * embedding_dim, afn_hidden_units, output_dim=1,
-                           dropout=dropout, batch_norm=batch_norm)
+                           dropout=dropout if afn_dropout < 0 else afn_dropout, batch_norm=batch_norm)
         self.dnn_embedding = FieldEmbedding(vocab_sizes, embedding_dim, num_numeric)
         self.dnn = MLP(f * embedding_dim, mlp_c, output_dim=1, dropout=dropout, batch_norm=batch_norm)
 

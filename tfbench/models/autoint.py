@@ -11,8 +11,10 @@ Streams for the Twin Focus loss:
 Each interacting layer is ``tfbench.models.interactions.InteractingLayer``: residual connection
 (projected by W_res only where the widths differ, i.e. in the first layer when
 embedding_dim ≠ attention_dim), ReLU after the residual sum, dropout on the attention weights,
-unscaled dot products unless ``attention_scale`` (FuxiCTR's use_scale=False). Defaults: 2 layers
-(FuxiCTR's code default), 2 heads and width 40 (FuxiCTR's AutoInt config template).
+unscaled dot products unless ``attention_scale`` (FuxiCTR's use_scale=False), a LayerNorm before
+that ReLU with ``attention_layer_norm`` (FuxiCTR's layer_norm). Defaults: 2 layers (FuxiCTR's code
+default), 2 heads and width 40 (FuxiCTR's AutoInt config template). FuxiCTR's optional wide
+(logistic-regression) term (use_wide) is not built: the Frappe setting in BARS leaves it off.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class AutoIntPlus(nn.Module):
         num_heads: int = 2,
         attention_dim: int = 40,
         attention_scale: bool = False,
+        attention_layer_norm: bool = False,
         **_unused,
     ):
         super().__init__()
@@ -49,7 +52,7 @@ class AutoIntPlus(nn.Module):
         f = self.embedding.num_fields
         self.attention = nn.Sequential(*[
             InteractingLayer(embedding_dim if i == 0 else attention_dim, attention_dim, num_heads,
-                             dropout=dropout, scale=attention_scale)
+                             dropout=dropout, scale=attention_scale, layer_norm=attention_layer_norm)
             for i in range(attention_layers)
         ])
         self.attention_head = linear(f * attention_dim, 1)

@@ -139,12 +139,14 @@ class InteractingLayer(nn.Module):
         ẽ^h_m = Σ_k a_{m,k} v_k
     and the output is ReLU([ẽ^1_m ‖ … ‖ ẽ^H_m] + W_res e_m), W_res only where the input width
     differs from A (identity otherwise), as FuxiCTR's MultiHeadSelfAttention does; the paper
-    always projects. ``dropout`` acts on the attention weights (FuxiCTR's net_dropout); FuxiCTR's
-    default is unscaled scores (use_scale=False) and no layer norm.
+    always projects. With ``layer_norm`` a LayerNorm over the A dimensions of each field comes
+    between the residual sum and the ReLU (FuxiCTR's order). ``dropout`` acts on the attention
+    weights (FuxiCTR's net_dropout); FuxiCTR's default is unscaled scores (use_scale=False) and no
+    layer norm.
     """
 
     def __init__(self, input_dim: int, attention_dim: int, num_heads: int, dropout: float = 0.0,
-                 scale: bool = False):
+                 scale: bool = False, layer_norm: bool = False):
         super().__init__()
         if num_heads < 1 or attention_dim % num_heads:
             raise ValueError(f"attention_dim={attention_dim} is not divisible by num_heads={num_heads}")
@@ -159,6 +161,7 @@ class InteractingLayer(nn.Module):
             if isinstance(m, nn.Linear):
                 nn.init.xavier_normal_(m.weight)
         self.dropout = Dropout(dropout)
+        self.layer_norm = nn.LayerNorm(attention_dim) if layer_norm else None
         self.output_dim = attention_dim
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
@@ -178,8 +181,10 @@ class InteractingLayer(nn.Module):
         attn = self.dropout(self.attention(x))
         out = torch.matmul(attn, self._heads(self.value(x)))  # [B, H, F, A/H]
         out = out.transpose(1, 2).reshape(b, f, -1)
-        res = x if self.residual is None else self.residual(x)
-        return torch.relu(out + res)
+        out = out + (x if self.residual is None else self.residual(x))
+        if self.layer_norm is not None:
+            out = self.layer_norm(out)
+        return torch.relu(out)
 
 
 class LogarithmicTransform(nn.Module):
