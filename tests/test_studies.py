@@ -326,3 +326,27 @@ def test_report_from_database_in_three_formats(isolated, tmp_path):
     assert got == pytest.approx(expected, rel=1e-12)
     r = CliRunner().invoke(app, ["report", str(path), "--format", "html"])
     assert r.exit_code == 2 and "--format" in r.output
+
+
+def test_table7_cell_settings_carry_the_published_baseline_settings():
+    # values copied by hand from the BARS / FuxiCTR logs named in studies/table7.yaml
+    t7 = load_study("table7")
+    cfg = {(p.dataset, p.cell_dict["model"]): p.config
+           for p in expand(t7, datasets=["frappe-nfm", "criteo", "kkbox"], seeds=(2023,))}
+    edcn = cfg["frappe-nfm", "EDCN"]
+    assert (edcn.dropout, edcn.embedding_regularizer, edcn.edcn_tau, edcn.batch_norm) == (0.3, 0.05, 5.0, True)
+    afn = cfg["frappe-nfm", "AFN+"]
+    assert (afn.afn_log_neurons, afn.afn_hidden_units, afn.afn_dropout, afn.dropout, afn.batch_norm,
+            afn.embedding_regularizer) == (1000, (400,), 0.4, 0.2, False, 0.001)
+    auto = cfg["frappe-nfm", "AutoInt+"]
+    assert (auto.attention_layers, auto.num_heads, auto.attention_dim, auto.attention_scale,
+            auto.attention_layer_norm) == (5, 4, 128, True, True)
+    euler = cfg["frappe-nfm", "EulerNet"]
+    assert (euler.dropout, euler.embedding_regularizer, euler.net_regularizer) == (0.0, 0.05, 1e-5)
+    assert cfg["criteo", "EDCN"].edcn_tau == 20 and cfg["criteo", "AFN+"].afn_log_neurons == 100
+    assert cfg["criteo", "DCN"].batch_size == 4096            # the dataset's shared settings still apply
+    # the paper's shared settings stay for TF4CTR and the models without a published run
+    for ds, model in [("frappe-nfm", "TF4CTR"), ("frappe-nfm", "CL4CTR"), ("frappe-nfm", "DLF"), ("kkbox", "EDCN")]:
+        c = cfg[ds, model]
+        assert (c.dropout, c.embedding_regularizer) == ((0.2, 0.1) if ds == "frappe-nfm" else (0.2, 0.0005)), (ds, model)
+    assert all(c.embedding_dim == 16 and c.mlp_c == (400, 400, 400) for c in cfg.values())
