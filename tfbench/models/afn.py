@@ -15,9 +15,10 @@ a·z_afn and b·z_dnn + c are again such outputs: the plain sum spans the same f
 gives the Twin Focus loss two logits whose sum is the model's logit, like every parallel model
 here. The sum drops those 3 redundant parameters.
 
-Both MLPs take the run's batch_norm. The DNN takes the run's dropout (FuxiCTR's dnn_dropout), the
-AFN MLP ``afn_dropout`` (FuxiCTR's afn_dropout; −1, the default, means the run's dropout too). Defaults: 1200 logarithmic neurons and an AFN MLP of [400, 400, 400] (FuxiCTR's
-AFN config template; its code default is 5 neurons and [64, 64, 64]).
+Both MLPs take the run's batch_norm. The DNN takes the run's dropout (FuxiCTR's dnn_dropout),
+the AFN MLP ``afn_dropout`` (FuxiCTR's afn_dropout; −1, the default, means the run's dropout
+too). Defaults: 1200 logarithmic neurons and an AFN MLP of [400, 400, 400] (FuxiCTR's AFN config
+template; its code default is 5 neurons and [64, 64, 64]).
 """
 
 from __future__ import annotations
