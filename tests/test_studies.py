@@ -350,3 +350,39 @@ def test_table7_cell_settings_carry_the_published_baseline_settings():
         c = cfg[ds, model]
         assert (c.dropout, c.embedding_regularizer) == ((0.2, 0.1) if ds == "frappe-nfm" else (0.2, 0.0005)), (ds, model)
     assert all(c.embedding_dim == 16 and c.mlp_c == (400, 400, 400) for c in cfg.values())
+
+
+def test_included_cell_settings_apply_where_the_study_has_the_cells(tmp_path):
+    shared = tmp_path / "settings" / "shared.yaml"
+    shared.parent.mkdir(parents=True)
+    shared.write_text(textwrap.dedent("""\
+        - {when: {ssem: ser}, set: {dropout: 0.1}}              # label, any case
+        - {when: {ssem: GM}, set: {dropout: 0.3}}               # a valid SSEM this study lacks: skipped
+        - {when: {model: tf4ctr, dataset: synthetic}, set: {epochs: 3}}   # not an axis: the base's model
+        - {when: {model: dcn}, set: {epochs: 5}}                # another model: skipped
+    """))
+    study = load_study(str(write_study(tmp_path, TINY.replace("layout:", "cell_settings: [{include: settings/shared.yaml}]\nlayout:"))))
+    assert len(study.cell_settings) == 2
+    got = {(p.cell_dict["ssem"], p.config.dropout, p.config.epochs) for p in expand(study)}
+    assert got == {("SER", 0.1, 3), ("Share", 0.0, 3)}
+    shared.write_text("- {when: {ssem: SERR}, set: {dropout: 0.1}}\n")   # a typo is an error even here
+    r = CliRunner().invoke(app, ["run", str(tmp_path / "tiny.yaml"), "--dry-run"])
+    assert r.exit_code == 2 and "shared.yaml[0].when.ssem" in r.output and "SERR" in r.output, r.output
+    shared.unlink()
+    r = CliRunner().invoke(app, ["run", str(tmp_path / "tiny.yaml"), "--dry-run"])
+    assert r.exit_code == 2 and "does not exist" in r.output, r.output
+
+
+def test_tables_5_7_8_share_the_baseline_runs():
+    # the paper prints Table VII's baseline AUCs again as Table V's Log row and Table VIII's Base
+    # column: with the shared settings file the three studies plan the very same runs there
+    def configs(name, keep):
+        return {p.cell_dict["model"]: p.config for p in expand(load_study(name), datasets=["frappe-nfm"], seeds=(2023,))
+                if keep(p.cell_dict)}
+    t7 = configs("table7", lambda c: True)
+    t5 = configs("table5", lambda c: c["loss"] == "Log")
+    t8 = configs("table8", lambda c: c["tf4ctr"] == "Base")
+    for model, cfg in {**t5, **t8}.items():
+        if model in t7:
+            assert cfg.effective_dict() == t7[model].effective_dict(), model
+    assert set(t8) <= set(t7) and len(set(t5) & set(t7)) == 5

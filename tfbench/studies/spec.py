@@ -20,9 +20,12 @@ A grid axis is a RunConfig setting; its values are a list, or a mapping label ->
 paper names the values (fig10's MLP_s structures A-E).
 
 ``cell_settings`` gives some cells their own settings, e.g. each baseline its published settings
-on one dataset (entries apply in file order; ``source`` is free text saying where values come from)::
+on one dataset (entries apply in file order; ``when`` names cells by grid label or setting value;
+``source`` is free text saying where values come from); ``{include: FILE}`` takes the entries of
+a file shared by several studies (those naming cells a study lacks do not apply to it)::
 
     cell_settings:
+      - include: settings/baselines.yaml
       - when: {model: EDCN, dataset: [frappe, frappe-nfm]}
         set: {dropout: 0.3, embedding_regularizer: 0.05}
         source: "BARS EDCN_frappe_x1_006"
@@ -297,46 +300,81 @@ def load_study(name_or_path: str) -> Study:
 
 
 def _cell_settings(value, grid, base, settings, bad, path) -> tuple[CellSetting, ...]:
+    """Parse ``cell_settings``: inline entries, and ``{include: FILE}`` items (a YAML list of
+    entries, relative to the study file) shared by several studies."""
     if value is None:
         return ()
     if not isinstance(value, list):
         bad("cell_settings", "must be a list of {when: {AXIS: LABEL(S)}, set: {SETTING: VALUE}} entries")
     out = []
-    for i, entry in enumerate(value):
-        where = f"cell_settings[{i}]"
-        if not isinstance(entry, dict) or set(entry) - {"when", "set", "source"} or not {"when", "set"} <= set(entry):
-            bad(where, "must be a mapping with 'when' and 'set' (and an optional 'source')")
-        when_raw = entry["when"]
-        if not isinstance(when_raw, dict) or not when_raw:
-            bad(f"{where}.when", "must map grid axes or 'dataset' to a label or a list of labels")
-        when: dict[str, frozenset[str]] = {}
-        for axis, labels in when_raw.items():
-            axis = str(axis)
-            if axis != "dataset" and axis not in grid:
-                bad(f"{where}.when.{axis}", f"is not a grid axis or 'dataset' (axes: {', '.join(grid)})")
-            labels = labels if isinstance(labels, list) else [labels]
-            if not labels or not all(isinstance(l, (str, int, float)) and not isinstance(l, bool) for l in labels):
-                bad(f"{where}.when.{axis}", "must be a label or a non-empty list of labels")
-            labels = [str(l) for l in labels]
-            if axis != "dataset":
-                unknown = [l for l in labels if l not in grid[axis]]
-                if unknown:
-                    bad(f"{where}.when.{axis}", f"has no label {unknown[0]!r} (labels: {', '.join(grid[axis])})")
-            when[axis] = frozenset(labels)
-        set_ = settings(entry["set"], f"{where}.set")
-        if not set_:
-            bad(f"{where}.set", "must set at least one setting")
-        clash = sorted((set(set_) & set(grid)) | (set(set_) & {"seed", "dataset", "quick"}))
-        if clash:
-            bad(f"{where}.set.{clash[0]}", "is a grid axis or a per-run value; a cell setting cannot change it")
-        # every cell it applies to must still make a valid configuration
-        for labels in itertools.product(*(list(grid[a]) for a in grid)):
-            cell = dict(zip(grid, labels))
-            if all(cell[a] in ls for a, ls in when.items() if a != "dataset"):
-                values = {a: grid[a][l] for a, l in cell.items()}
-                RunConfig.from_dict({**base, **set_, **values}, source=f"{path}: {where}.set for cell {cell}")
-        out.append(CellSetting(when=when, settings=set_, source=str(entry.get("source", ""))))
+    for i, item in enumerate(value):
+        if isinstance(item, dict) and set(item) == {"include"}:
+            shared = path.parent / str(item["include"])
+            if not shared.is_file():
+                bad(f"cell_settings[{i}].include", f"names {shared}, which does not exist")
+            entries = read_yaml(shared, "cell settings file")
+            if not isinstance(entries, list):
+                bad(f"cell_settings[{i}].include", f"{shared} must hold a list of {{when, set}} entries")
+            for j, entry in enumerate(entries):
+                parsed = _cell_setting(entry, f"{shared}[{j}]", grid, base, settings, bad, path, shared=True)
+                if parsed is not None:
+                    out.append(parsed)
+        else:
+            out.append(_cell_setting(item, f"cell_settings[{i}]", grid, base, settings, bad, path, shared=False))
     return tuple(out)
+
+
+def _cell_setting(entry, where, grid, base, settings, bad, path, shared: bool) -> CellSetting | None:
+    """One entry. ``when`` names cells by grid label or by setting value, case-insensitively
+    (``model: EDCN`` or ``model: edcn``). In a shared file an entry may name cells this study does
+    not have (it then does not apply here, and None is returned), but each name must still be a
+    valid value of its setting, so a typo is an error everywhere."""
+    if not isinstance(entry, dict) or set(entry) - {"when", "set", "source"} or not {"when", "set"} <= set(entry):
+        bad(where, "must be a mapping with 'when' and 'set' (and an optional 'source')")
+    when_raw = entry["when"]
+    if not isinstance(when_raw, dict) or not when_raw:
+        bad(f"{where}.when", "must map grid axes or 'dataset' to a label or a list of labels")
+    when: dict[str, frozenset[str]] = {}
+    for axis, names in when_raw.items():
+        axis = str(axis)
+        if axis != "dataset" and axis not in grid:
+            if shared and axis in SETTINGS:            # a setting this study does not vary: its base value
+                wanted = names if isinstance(names, list) else [names]
+                if str(base.get(axis, "")).lower() in {str(n).lower() for n in wanted}:
+                    continue
+                return None
+            bad(f"{where}.when.{axis}", f"is not a grid axis or 'dataset' (axes: {', '.join(grid)})")
+        names = names if isinstance(names, list) else [names]
+        if not names or not all(isinstance(n, (str, int, float)) and not isinstance(n, bool) for n in names):
+            bad(f"{where}.when.{axis}", "must be a label or a non-empty list of labels")
+        names = [str(n) for n in names]
+        if axis == "dataset":
+            when[axis] = frozenset(names)
+            continue
+        labels = set()
+        for name in names:
+            hits = {l for l, v in grid[axis].items() if name.lower() in (l.lower(), _label(v).lower())}
+            if not hits:
+                if not shared:
+                    bad(f"{where}.when.{axis}", f"has no label {name!r} (labels: {', '.join(grid[axis])})")
+                RunConfig.from_dict({axis: name}, source=f"{path}: {where}.when.{axis}")  # a valid value?
+            labels |= hits
+        if not labels:
+            return None                                # none of its cells is in this study
+        when[axis] = frozenset(labels)
+    set_ = settings(entry["set"], f"{where}.set")
+    if not set_:
+        bad(f"{where}.set", "must set at least one setting")
+    clash = sorted((set(set_) & set(grid)) | (set(set_) & {"seed", "dataset", "quick"}))
+    if clash:
+        bad(f"{where}.set.{clash[0]}", "is a grid axis or a per-run value; a cell setting cannot change it")
+    # every cell it applies to must still make a valid configuration
+    for labels in itertools.product(*(list(grid[a]) for a in grid)):
+        cell = dict(zip(grid, labels))
+        if all(cell[a] in ls for a, ls in when.items() if a != "dataset"):
+            values = {a: grid[a][l] for a, l in cell.items()}
+            RunConfig.from_dict({**base, **set_, **values}, source=f"{path}: {where}.set for cell {cell}")
+    return CellSetting(when=when, settings=set_, source=str(entry.get("source", "")))
 
 
 def _label(v: Any) -> str:
