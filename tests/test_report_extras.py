@@ -18,11 +18,13 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
+from tfbench.config import run_key
 from tfbench.errors import ConfigError
 from tfbench.report import AVG_DATASET, MISSING, PAIRED, WELCH, TableLayout, csv_columns, render_table, table_cells
 from tfbench.report.study_report import layout_for, write_report
 from tfbench.report.tables import CSV_COLUMNS
 from tfbench.studies import load_study
+from tfbench.studies.plan import run_config
 
 # --------------------------------------------------------------------------- data
 
@@ -454,15 +456,18 @@ def test_repository_study_files_carry_the_new_fields():
 
 
 class StubStore:
-    """What ``gather`` reads from a ResultStore: ``study_runs`` -> (link, run row) pairs."""
+    """What ``gather`` reads from a ResultStore: ``study_runs`` -> (link, run row) pairs, each run
+    keyed as the study plans it (``gather`` leaves out runs of an earlier study definition)."""
 
-    def __init__(self, study_name: str, runs: list[tuple[str, dict, int, float]]):
+    def __init__(self, study, runs: list[tuple[str, dict, int, float]]):
         self.pairs = []
-        for i, (ds, cell_, seed, auc) in enumerate(runs):
-            link = SimpleNamespace(dataset=ds, seed=seed, key=f"k{i}", cell=dict(cell_), quick=False)
-            row = SimpleNamespace(status="done", test_auc=auc, test_gauc=math.nan, test_logloss=0.4)
+        for ds, cell_, seed, auc in runs:
+            key = run_key("fp", run_config(study, ds, dict(cell_), seed))
+            link = SimpleNamespace(dataset=ds, seed=seed, key=key, cell=dict(cell_), quick=False)
+            row = SimpleNamespace(status="done", test_auc=auc, test_gauc=math.nan, test_logloss=0.4,
+                                  dataset_fingerprint="fp")
             self.pairs.append((link, row))
-        self.name = study_name
+        self.name = study.name
 
     def study_runs(self, study: str):
         assert study == self.name
@@ -480,7 +485,7 @@ def _tiny_runs():
 def test_write_report_with_test_row_replaces_runner_up_notes(tmp_path, paired):
     study = load_study(str(write_tiny(tmp_path, ", test_row: Share, delta_row: SER, average_datasets: true")))
     runs, vals = _tiny_runs()
-    text, files, n = write_report(study, StubStore("tiny", runs), fmt="markdown", out_dir=tmp_path / "out",
+    text, files, n = write_report(study, StubStore(study, runs), fmt="markdown", out_dir=tmp_path / "out",
                                   paired=paired)
     assert n == 12 and files[0].read_text() == text
     assert "runner-up" not in text
@@ -489,7 +494,7 @@ def test_write_report_with_test_row_replaces_runner_up_notes(tmp_path, paired):
     assert f"| p vs best other (Share) | p = {p:.3g} vs SER (n=3/3) |" in text
     assert f"p vs best other (Share): {PAIRED if paired else WELCH}" in text
     assert f"### {AVG_DATASET}" in text and "Δ vs SER: ours" in text
-    csv_text, _, _ = write_report(study, StubStore("tiny", runs), fmt="csv", out_dir=tmp_path / "out", paired=paired)
+    csv_text, _, _ = write_report(study, StubStore(study, runs), fmt="csv", out_dir=tmp_path / "out", paired=paired)
     df = read_csv(csv_text)
     assert list(df.columns) == CSV_COLUMNS + ["delta", "paper_delta", "pvalue", "pvalue_vs"]
     rec = df[(df.dataset == "synthetic") & (df.row == "Share") & (df.col == "WSF")].iloc[0]
@@ -500,6 +505,6 @@ def test_write_report_with_test_row_replaces_runner_up_notes(tmp_path, paired):
 def test_write_report_without_test_row_keeps_runner_up_notes(tmp_path):
     study = load_study(str(write_tiny(tmp_path, ", delta_column: WSF")))
     runs, _ = _tiny_runs()
-    text, _, _ = write_report(study, StubStore("tiny", runs), fmt="markdown", out_dir=tmp_path / "out")
+    text, _, _ = write_report(study, StubStore(study, runs), fmt="markdown", out_dir=tmp_path / "out")
     assert "synthetic AUC: best SER+WSF vs runner-up SER+Sum: p = " in text
     assert "p vs best other" not in text and "Δ vs WSF: ours" in text
