@@ -56,3 +56,43 @@ def test_early_stopping_decays_lr_and_restores_best_epoch(tiny_synthetic):
     best = max(hist, key=lambda r: r.monitor)
     assert result.best_epoch == best.epoch
     assert result.valid == best.valid
+
+
+def _train_watching_batches(cfg, data):
+    """Train as a run would, recording the train rows of every optimizer step (in training mode)."""
+    from tfbench.losses import make_objective
+    from tfbench.runner import build_for, train_settings
+    from tfbench.train import fit, resolve_device, seed_everything
+
+    seed_everything(cfg.seed)
+    model = build_for(cfg, data)
+    steps = []
+    model.register_forward_pre_hook(lambda m, args: steps.append(args[0].clone()) if m.training else None)
+    result = fit(model, data, make_objective(cfg.resolved_loss), train_settings(cfg), resolve_device("cpu"))
+    return result, steps
+
+
+def test_eval_steps_rounds_span_passes_and_default_is_one_pass(tiny_synthetic):
+    import torch
+
+    n = len(tiny_synthetic.train)
+    per_pass = -(-n // 1000)                                   # batches of one pass (last one short)
+    base = RunConfig.from_dict({**SMALL, "model": "dnn", "mlp_c": [16], "epochs": 3, "patience": 9})
+    default, steps0 = _train_watching_batches(base, tiny_synthetic)
+    explicit, _ = _train_watching_batches(base.replace(eval_steps=per_pass), tiny_synthetic)
+    # a round of exactly one pass is the default: the same training, bit for bit
+    assert [(r.train_loss, r.monitor) for r in explicit.history] == [(r.train_loss, r.monitor) for r in default.history]
+    assert len(steps0) == 3 * per_pass
+
+    rounds, steps = _train_watching_batches(base.replace(eval_steps=5), tiny_synthetic)
+    assert len(rounds.history) == 3 and len(steps) == 15         # 3 rounds of 5 steps each
+    sizes = [len(s) for s in steps]
+    # the stream runs through whole passes: a short last batch ends each pass, then a new permutation
+    assert sizes[:per_pass] == [1000] * (per_pass - 1) + [n - 1000 * (per_pass - 1)]
+    first_pass = torch.cat(steps[:per_pass])                      # every train row once: a permutation
+    rows, counts = torch.unique(first_pass, dim=0, return_counts=True)
+    all_rows, all_counts = torch.unique(torch.as_tensor(tiny_synthetic.train.x_cat), dim=0, return_counts=True)
+    assert torch.equal(rows, all_rows) and torch.equal(counts, all_counts)
+    assert torch.equal(torch.cat(steps[:per_pass]), torch.cat(steps0[:per_pass]))   # same first pass
+    assert RunConfig(eval_steps=5).effective_dict()["eval_steps"] == 5
+    assert "eval_steps" not in RunConfig().effective_dict()       # the default keeps earlier keys

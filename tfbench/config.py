@@ -25,7 +25,7 @@ from tfbench.models import (
 MONITORS = ("AUC", "gAUC", "AUC+gAUC", "logloss")
 # Settings added after results existed: left out of the run key at these (behaviour-preserving)
 # defaults, so earlier runs keep their keys.
-KEY_OMITS_DEFAULT = {"attention_layer_norm": False, "afn_dropout": -1.0}
+KEY_OMITS_DEFAULT = {"attention_layer_norm": False, "afn_dropout": -1.0, "eval_steps": 0}
 # Settings that are lists of layer widths ('400,400' on the command line, a list in YAML and JSON).
 UNIT_LISTS = ("mlp_s", "mlp_c", "cin_layers", "afn_hidden_units", "euler_orders")
 
@@ -86,6 +86,9 @@ class RunConfig:
     net_regularizer: float = 0.0
     clip_norm: float = 10.0
     patience: int = 2
+    # evaluate (and apply patience and the lr decay) every this many optimizer steps instead of
+    # after every pass over the train split (0); every count in epochs then counts these rounds
+    eval_steps: int = 0
     monitor: str = "AUC"
     lr_decay: float = 0.1
     min_lr: float = 1e-6
@@ -239,6 +242,8 @@ class RunConfig:
                      "uniformity_weight"):
             if not getattr(self, name) >= 0:
                 bad(name, f"must be >= 0, got {getattr(self, name)}")
+        if self.eval_steps < 0:
+            bad("eval_steps", f"must be >= 0 (0: evaluate after every pass), got {self.eval_steps}")
         if not 0.0 < self.lr_decay <= 1.0:
             bad("lr_decay", f"must be in (0, 1], got {self.lr_decay}")
         for name in UNIT_LISTS:

@@ -43,7 +43,7 @@ def train_settings(cfg: RunConfig) -> TrainSettings:
         epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
         embedding_regularizer=cfg.embedding_regularizer, net_regularizer=cfg.net_regularizer,
         clip_norm=cfg.clip_norm, patience=cfg.patience, monitor=cfg.monitor, lr_decay=cfg.lr_decay,
-        min_lr=cfg.min_lr, seed=cfg.seed, evaluate_test=cfg.evaluate_test,
+        min_lr=cfg.min_lr, seed=cfg.seed, evaluate_test=cfg.evaluate_test, eval_steps=cfg.eval_steps,
     )
 
 

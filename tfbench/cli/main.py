@@ -100,6 +100,7 @@ def train(
     net_regularizer: Optional[float] = typer.Option(None, "--net-reg", "--net-regularizer", help="λ of (λ/2)·‖W‖² on network weights [default 0]"),
     clip_norm: Optional[float] = typer.Option(None, "--clip-norm", help="Gradient-norm clipping threshold [default 10]"),
     patience: Optional[int] = typer.Option(None, "--patience", help="Early-stopping patience in epochs [default 2]"),
+    eval_steps: Optional[int] = typer.Option(None, "--eval-steps", help="Evaluate every N optimizer steps instead of after every pass; epochs, patience and the lr decay then count these rounds [default 0: per pass]"),
     monitor: Optional[str] = typer.Option(None, "--monitor", help="Validation monitor: AUC, gAUC, AUC+gAUC, logloss [default AUC]"),
     min_count: Optional[int] = typer.Option(None, "--min-count", help="Values seen fewer times in train map to OOV [default 2]"),
     split_seed: Optional[int] = typer.Option(None, "--split-seed", help="Seed of the random 7:2:1 split [default 2023]"),
@@ -132,7 +133,7 @@ def train(
         alignment_weight=alignment_weight, uniformity_weight=uniformity_weight, dlf_layers=dlf_layers,
         dlf_tokens=dlf_tokens, dlf_rank=dlf_rank, dlf_hidden=dlf_hidden, epochs=epochs, batch_size=batch_size,
         learning_rate=learning_rate, embedding_regularizer=embedding_regularizer,
-        net_regularizer=net_regularizer, clip_norm=clip_norm, patience=patience, monitor=monitor,
+        net_regularizer=net_regularizer, clip_norm=clip_norm, patience=patience, eval_steps=eval_steps, monitor=monitor,
         min_count=min_count, split_seed=split_seed, synthetic_rows=synthetic_rows, seed=seed,
     )
     file_cfg = RunConfig.from_dict(values, source=f"config file {config}") if config else RunConfig()

@@ -56,6 +56,7 @@ class TrainSettings:
     min_lr: float = 1e-6
     seed: int = 2023
     eval_batch_size: int = 65_536
+    eval_steps: int = 0               # evaluate every this many optimizer steps; 0: after every pass
     evaluate_test: bool = True        # False while tuning: the test split is not touched
     # Where the splits live (never changes a result, so not part of a run's key): "auto" keeps
     # a split on the host when its arrays exceed device_memory_fraction of the free device
@@ -333,8 +334,21 @@ def _fit(model, train, valid, test, objective, settings, device, on_batch, on_ep
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     embeddings = embedding_modules(model)
     generator = torch.Generator(device="cpu").manual_seed(settings.seed)
-    n_batches = math.ceil(n / settings.batch_size)
+    # An "epoch" below is one round between two evaluations: a pass over the train split, or
+    # ``eval_steps`` optimizer steps (FuxiCTR's eval_steps), which may span passes. Everything
+    # counted in epochs (the maximum, patience, the learning-rate decay, the records) counts rounds.
+    n_batches = settings.eval_steps or math.ceil(n / settings.batch_size)
 
+    def batch_stream():
+        while True:   # one fresh permutation per pass, as many passes as the rounds need
+            perm = torch.randperm(n, generator=generator)
+            if isinstance(train, HostSplit):
+                yield from _host_batches(train, perm.numpy(), settings.batch_size, settings.host_block_rows, pool)
+            else:
+                yield from _resident_batches(train, perm.to(device), settings.batch_size,
+                                             math.ceil(n / settings.batch_size))
+
+    stream = batch_stream()
     history: list[EpochRecord] = []
     best_value, best_epoch, best_state = -math.inf, 0, None
     bad_epochs = 0
@@ -345,13 +359,9 @@ def _fit(model, train, valid, test, objective, settings, device, on_batch, on_ep
     for epoch in range(1, settings.epochs + 1):
         model.train()
         t0 = time.perf_counter()
-        perm = torch.randperm(n, generator=generator)
-        if isinstance(train, HostSplit):
-            batches = _host_batches(train, perm.numpy(), settings.batch_size, settings.host_block_rows, pool)
-        else:
-            batches = _resident_batches(train, perm.to(device), settings.batch_size, n_batches)
         loss_sum = torch.zeros((), device=device)
-        for b, (x_cat, x_num, y) in enumerate(batches):
+        for b in range(n_batches):
+            x_cat, x_num, y = next(stream)
             out = model(x_cat, x_num)
             loss = objective(out, y)
             if settings.embedding_regularizer > 0:
@@ -363,12 +373,12 @@ def _fit(model, train, valid, test, objective, settings, device, on_batch, on_ep
             nn.utils.clip_grad_norm_(model.parameters(), settings.clip_norm)
             optimizer.step()
             loss_sum += loss.detach()
+            samples_seen += len(y)
             if on_batch is not None:
                 on_batch(epoch, b + 1, n_batches, float(loss.detach()))
         train_loss = float(loss_sum) / n_batches
         if not math.isfinite(train_loss):
             raise TrainingError(f"the training loss became {train_loss} in epoch {epoch}")
-        samples_seen += n
         epoch_train_seconds = time.perf_counter() - t0
         train_seconds += epoch_train_seconds
 
@@ -392,6 +402,7 @@ def _fit(model, train, valid, test, objective, settings, device, on_batch, on_ep
             stopped_early = True
             break
 
+    stream.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     valid_metrics = history[best_epoch - 1].valid if best_epoch else evaluate(model, valid, settings.eval_batch_size)
