@@ -386,3 +386,39 @@ def test_tables_5_7_8_share_the_baseline_runs():
         if model in t7:
             assert cfg.effective_dict() == t7[model].effective_dict(), model
     assert set(t8) <= set(t7) and len(set(t5) & set(t7)) == 5
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead for our purpose
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return True
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_killing_a_jobs_2_runner_ends_its_workers_too(isolated, tmp_path, sig):
+    # Workers used to outlive a SIGTERMed/SIGKILLed `tfbench run --jobs 2` and go on training as
+    # orphans; they must end with it, and the next run takes over their claimed runs.
+    path = write_study(tmp_path, TINY.replace("epochs: 2,", "epochs: 50,").replace("batch_size: 500", "batch_size: 50"))
+    env = {**os.environ, "TFBENCH_DB": isolated}
+    proc = subprocess.Popen([sys.executable, "-m", "tfbench.cli.main", "run", str(path), "--jobs", "2"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db_path = isolated.removeprefix("sqlite:///")
+    deadline = time.time() + 120
+    while time.time() < deadline and _count(db_path, "select count(*) from tfb_runs where status='running'") < 2:
+        time.sleep(0.3)
+    with sqlite3.connect(db_path, timeout=30) as con:
+        workers = [pid for (pid,) in con.execute("select pid from tfb_runs where status='running'")]
+    assert len(workers) == 2 and proc.pid not in workers
+    proc.send_signal(sig)
+    proc.wait(timeout=30)
+    deadline = time.time() + 15
+    while time.time() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in workers), "workers outlived the runner"
+    r = CliRunner().invoke(app, ["run", str(path.with_name("tiny.yaml")), "--quick"])   # the store still works
+    assert r.exit_code == 0, r.output
