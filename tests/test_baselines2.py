@@ -201,6 +201,22 @@ def test_logarithmic_layer_normalises_logs_and_neurons_with_batch_norm():
     np.testing.assert_allclose(np_(layer(t64(emb))), ref.reshape(3, -1), rtol=1e-10)
 
 
+def test_logarithmic_layer_batch_statistics_per_neuron_over_batch_and_dims_in_training():
+    torch.manual_seed(7)
+    F_, L, D, B = 3, 4, 5, 6
+    layer = LogarithmicTransform(F_, L).double().train()
+    emb = np.random.default_rng(7).normal(size=(B, F_, D))
+    logs = np.log(np.abs(emb))
+    logs = (logs - logs.mean(axis=(0, 2), keepdims=True)) / np.sqrt(logs.var(axis=(0, 2), keepdims=True) + 1e-5)
+    y = np.exp(np.einsum("lf,bfd->bld", np_(layer.weight.weight), logs))           # [B, L, D]
+    mean, var = y.mean(axis=(0, 2)), y.var(axis=(0, 2))                             # per neuron l
+    ref = (y - mean[:, None]) / np.sqrt(var[:, None] + 1e-5)
+    np.testing.assert_allclose(np_(layer(t64(emb))), ref.reshape(B, -1), rtol=1e-9, atol=1e-12)
+    # running statistics: momentum 0.1 toward the batch mean and the unbiased variance (n = B·D)
+    np.testing.assert_allclose(np_(layer.exp_bn.running_mean), 0.1 * mean, rtol=1e-10)
+    np.testing.assert_allclose(np_(layer.exp_bn.running_var), 0.9 + 0.1 * var * (B * D) / (B * D - 1), rtol=1e-10)
+
+
 # ---------------------------------------------------------------- EDCN
 def test_edcn_bridges_match_numpy():
     rng = np.random.default_rng(6)
