@@ -35,7 +35,7 @@ def main() -> None:
 
     study = load_study(args.study)
     seed = study.seeds[0]
-    plan = [p for p in expand(study, datasets=[args.dataset], seeds=(seed,))]
+    plan = expand(study, datasets=[args.dataset], seeds=(seed,))
     wanted = {x.strip().lower() for x in args.only.split(",") if x.strip()}
     if wanted:
         plan = [p for p in plan if p.cell_dict[study.rows].lower() in wanted]

@@ -337,17 +337,16 @@ def _cell_setting(entry, where, grid, base, settings, bad, path, shared: bool) -
     when: dict[str, frozenset[str]] = {}
     for axis, names in when_raw.items():
         axis = str(axis)
-        if axis != "dataset" and axis not in grid:
-            if shared and axis in SETTINGS:            # a setting this study does not vary: its base value
-                wanted = names if isinstance(names, list) else [names]
-                if str(base.get(axis, "")).lower() in {str(n).lower() for n in wanted}:
-                    continue
-                return None
-            bad(f"{where}.when.{axis}", f"is not a grid axis or 'dataset' (axes: {', '.join(grid)})")
         names = names if isinstance(names, list) else [names]
         if not names or not all(isinstance(n, (str, int, float)) and not isinstance(n, bool) for n in names):
             bad(f"{where}.when.{axis}", "must be a label or a non-empty list of labels")
         names = [str(n) for n in names]
+        if axis != "dataset" and axis not in grid:
+            if shared and axis in SETTINGS:            # a setting this study does not vary: its base value
+                if str(base.get(axis, "")).lower() in {n.lower() for n in names}:
+                    continue
+                return None
+            bad(f"{where}.when.{axis}", f"is not a grid axis or 'dataset' (axes: {', '.join(grid)})")
         if axis == "dataset":
             when[axis] = frozenset(names)
             continue

@@ -337,7 +337,8 @@ def _fit(model, train, valid, test, objective, settings, device, on_batch, on_ep
     # An "epoch" below is one round between two evaluations: a pass over the train split, or
     # ``eval_steps`` optimizer steps (FuxiCTR's eval_steps), which may span passes. Everything
     # counted in epochs (the maximum, patience, the learning-rate decay, the records) counts rounds.
-    n_batches = settings.eval_steps or math.ceil(n / settings.batch_size)
+    batches_per_pass = math.ceil(n / settings.batch_size)
+    n_batches = settings.eval_steps or batches_per_pass
 
     def batch_stream():
         while True:   # one fresh permutation per pass, as many passes as the rounds need
@@ -345,8 +346,7 @@ def _fit(model, train, valid, test, objective, settings, device, on_batch, on_ep
             if isinstance(train, HostSplit):
                 yield from _host_batches(train, perm.numpy(), settings.batch_size, settings.host_block_rows, pool)
             else:
-                yield from _resident_batches(train, perm.to(device), settings.batch_size,
-                                             math.ceil(n / settings.batch_size))
+                yield from _resident_batches(train, perm.to(device), settings.batch_size, batches_per_pass)
 
     stream = batch_stream()
     history: list[EpochRecord] = []
