@@ -115,15 +115,21 @@ def _study_attrs(req: TuneRequest) -> dict[str, Any]:
     }
 
 
-def _sampler(req: TuneRequest, worker: int):
+def _sampler(req: TuneRequest):
+    """The study's sampler. Every process sharing a study must agree on the seed: TPE and random
+    draws are seeded per trial number (see ``TrialSeededSampler``); the grid sampler shuffles its
+    grid once with the seed and gives trial n the n-th point, so workers that shuffled with
+    different seeds (seed + worker, as before) could evaluate the same point twice."""
     import optuna
 
-    seed = req.base.seed + worker  # workers draw different points; the same command draws the same ones
+    from tfbench.tune.sampling import TrialSeededSampler
+
     if req.sampler == "grid":
-        return optuna.samplers.GridSampler(req.space.grid(), seed=seed)
+        return optuna.samplers.GridSampler(req.space.grid(), seed=req.base.seed)
     if req.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(3, req.trials // 3)))
+        return TrialSeededSampler(lambda s: optuna.samplers.RandomSampler(seed=s), req.base.seed)
+    startup = min(10, max(3, req.trials // 3))
+    return TrialSeededSampler(lambda s: optuna.samplers.TPESampler(seed=s, n_startup_trials=startup), req.base.seed)
 
 
 def _pruner(req: TuneRequest):
@@ -137,13 +143,13 @@ def _pruner(req: TuneRequest):
     return optuna.pruners.NopPruner()
 
 
-def open_study(req: TuneRequest, storage, worker: int = 0):
+def open_study(req: TuneRequest, storage):
     """Create the study, or load it to continue; refuse one made for another setup."""
     import optuna
 
     study = optuna.create_study(
         study_name=req.name, storage=storage, direction="maximize", load_if_exists=True,
-        sampler=_sampler(req, worker), pruner=_pruner(req),
+        sampler=_sampler(req), pruner=_pruner(req),
     )
     attrs = _study_attrs(req)
     have = study.user_attrs
@@ -256,7 +262,7 @@ def _worker(
         torch.set_num_threads(threads)
     store = ResultStore(req.db_url)
     storage = optuna_storage(store.url, req.heartbeat_s)
-    study = open_study(req, storage, worker)
+    study = open_study(req, storage)
     dataset = dataset or load_for(req.base, req.data_dir)
 
     def say(msg: str) -> None:
