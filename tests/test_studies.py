@@ -90,6 +90,10 @@ def test_parse_seeds():
     assert parse_seeds(None, (5, 6, 7)) == (5, 6, 7)
     assert parse_seeds("2", (5, 6, 7)) == (5, 6)
     assert parse_seeds("2023,2030", (5,)) == (2023, 2030)
+    assert parse_seeds("2023,", (5,)) == (2023,)          # one seed: a trailing comma makes it a list
+    assert len(parse_seeds("100", (5,))) == 100
+    with pytest.raises(ConfigError, match=r"--seeds 2023 is a count .* write --seeds 2023,"):
+        parse_seeds("2023", (5,))                         # a seed taken for a count: 2,023 runs per cell
     with pytest.raises(ConfigError, match="--seeds"):
         parse_seeds("two", (5,))
 

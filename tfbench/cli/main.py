@@ -257,7 +257,7 @@ def studies():
 def run(
     study: str = typer.Argument(..., help="Study name (see `tfbench studies`) or a study YAML file"),
     datasets: Optional[str] = typer.Option(None, "--datasets", help="Comma-separated datasets instead of the study's, e.g. frappe-nfm,synthetic"),
-    seeds: Optional[str] = typer.Option(None, "--seeds", help="A count (3: the first three seeds) or a list (2023,2024)"),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="A count (3: the first three seeds) or a list (2023,2024; one seed: 2023,)"),
     quick: bool = typer.Option(False, "--quick", help="Shrunken smoke runs (recorded as quick; never mixed with full runs in reports)"),
     only: Optional[list[str]] = typer.Option(None, "--only", help="Run only the cells with these labels, AXIS=LABEL[,LABEL] (repeatable), e.g. --only model=DCNv2,EDCN"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and stop"),
@@ -332,7 +332,7 @@ def report(
     metric: Optional[str] = typer.Option(None, "--metric", help="Only this metric (AUC, gAUC, logloss) [default: the study's]"),
     out: Path = typer.Option(Path("reports"), "--out", help="Folder for the table and figures"),
     datasets: Optional[str] = typer.Option(None, "--datasets", help="Comma-separated datasets [default: those with finished runs]"),
-    seeds: Optional[str] = typer.Option(None, "--seeds", help="Only these seeds (a list) or the first N"),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="Only these seeds (a list; one seed: 2023,) or the first N"),
     quick: Optional[bool] = typer.Option(None, "--quick/--full", help="Report the quick smoke runs or the full runs [default: full runs, or the quick ones when the study has no full run]"),
     paired: bool = typer.Option(False, "--paired", help="Paired t-test over shared seeds instead of Welch's"),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),

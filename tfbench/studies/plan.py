@@ -27,8 +27,12 @@ class PlannedRun:
         return f"{self.dataset} {cell} seed={self.seed}"
 
 
+MAX_SEED_COUNT = 100
+
+
 def parse_seeds(text: str | None, default: tuple[int, ...]) -> tuple[int, ...]:
-    """'3' → the first three seeds (the study's, continued by the defaults); '2023,2024' → those."""
+    """'3' → the first three seeds (the study's, continued by the defaults); '2023,2024' → those;
+    '2023,' → the seed 2023 alone (a bare number is a count, at most ``MAX_SEED_COUNT``)."""
     if text is None or text == "":
         return tuple(default)
     text = text.strip()
@@ -37,6 +41,12 @@ def parse_seeds(text: str | None, default: tuple[int, ...]) -> tuple[int, ...]:
             n = int(text)
             if n < 1:
                 raise ValueError
+            if n > MAX_SEED_COUNT:
+                # `--seeds 2023` meant as "seed 2023" would otherwise plan 2,023 runs per cell
+                raise ConfigError(
+                    f"--seeds {n} is a count of {n} seeds (at most {MAX_SEED_COUNT}); "
+                    f"for the single seed {n}, write --seeds {n},"
+                )
             pool = list(dict.fromkeys([*default, *DEFAULT_SEEDS]))
             while len(pool) < n:
                 pool.append(pool[-1] + 1)
