@@ -223,14 +223,14 @@ def test_tfbench_and_optuna_tables_coexist_and_old_databases_are_migrated(isolat
 
 
 # ------------------------------------------------------------------------------------ concurrency
-def _draws(url, sampler, trials, commands=1, seed=2023, space=LR_SPACE):
+def _draws(url, sampler, trials, space: Path, commands=1, seed=2023):
     """Ask ``trials`` trials from each of ``commands`` studies opened as separate `tune` commands
     with the same settings would open them, interleaved, and return each one's points."""
     from tfbench.config import RunConfig
     from tfbench.tune.tuner import TuneRequest, open_study
 
     req = TuneRequest(name="s", base=RunConfig(dataset="synthetic", model="tf4ctr", seed=seed),
-                      space=load_space_from(space), sampler=sampler, trials=trials)
+                      space=load_space(space), sampler=sampler, trials=trials)
     studies = [open_study(req, optuna_storage(url, heartbeat_s=None)) for _ in range(commands)]
     points = [[] for _ in studies]
     for _ in range(trials):
@@ -241,19 +241,11 @@ def _draws(url, sampler, trials, commands=1, seed=2023, space=LR_SPACE):
     return points
 
 
-def load_space_from(data):
-    import tempfile
-
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-        yaml.safe_dump(data, f)
-    return load_space(f.name)
-
-
 def test_grid_commands_sharing_a_study_split_the_grid_between_them(tmp_path):
     grid = {"models": ["tf4ctr"], "params": {"alpha": {"low": 0.2, "high": 0.8, "step": 0.2},
                                              "dfm": {"choices": ["WSF", "Sum"]}}}
     # 6 of the 8 points (exhausting the grid stops a study, which needs an optimize loop)
-    a, b = _draws(f"sqlite:///{tmp_path / 'g.db'}", "grid", 3, commands=2, space=grid)
+    a, b = _draws(f"sqlite:///{tmp_path / 'g.db'}", "grid", 3, write(tmp_path / "grid.yaml", grid), commands=2)
     assert len(set(a) | set(b)) == 6
 
 
@@ -261,15 +253,16 @@ def test_grid_commands_sharing_a_study_split_the_grid_between_them(tmp_path):
 def test_commands_sharing_a_study_draw_different_points_and_one_command_is_reproducible(tmp_path, sampler):
     # Two commands on one study at once: same seed, yet no point drawn twice (before, both drew
     # the same start-up points and the later trial silently reused the earlier one's run).
-    a, b = _draws(f"sqlite:///{tmp_path / 'two.db'}", sampler, 3, commands=2)
+    space = write(tmp_path / "lr.yaml", LR_SPACE)
+    a, b = _draws(f"sqlite:///{tmp_path / 'two.db'}", sampler, 3, space, commands=2)
     assert len(set(a) | set(b)) == 6
     # A study continued by a second command draws new points (random used to repeat the first's).
     url = f"sqlite:///{tmp_path / 'cont.db'}"
-    first, second = _draws(url, sampler, 3)[0], _draws(url, sampler, 3)[0]
+    first, second = _draws(url, sampler, 3, space)[0], _draws(url, sampler, 3, space)[0]
     assert len(set(first) | set(second)) == 6
     # The same command alone on a fresh database draws the same points; another seed other points.
-    again = _draws(f"sqlite:///{tmp_path / 'again.db'}", sampler, 3)[0]
-    other = _draws(f"sqlite:///{tmp_path / 'other.db'}", sampler, 3, seed=7)[0]
+    again = _draws(f"sqlite:///{tmp_path / 'again.db'}", sampler, 3, space)[0]
+    other = _draws(f"sqlite:///{tmp_path / 'other.db'}", sampler, 3, space, seed=7)[0]
     assert again == first and not set(other) & set(first)
 
 

@@ -247,7 +247,7 @@ def _brief(settings: dict[str, Any]) -> str:
 
 
 def _worker(
-    req: TuneRequest, n_trials: int, worker: int, threads: int | None, prefix: str = "", dataset=None
+    req: TuneRequest, n_trials: int, threads: int | None, prefix: str = "", dataset=None
 ) -> dict[str, int]:
     """Run ``n_trials`` trials of the study in this process; returns their states. ``dataset``:
     the already loaded data (in-process runs); spawned workers load it from the cache."""
@@ -318,14 +318,14 @@ def tune(req: TuneRequest, on_start: Callable[[], None] | None = None) -> TuneSu
 
     states: dict[str, int] = {}
     if req.jobs == 1:
-        states = _worker(req, req.trials, 0, None, dataset=data)
+        states = _worker(req, req.trials, None, dataset=data)
     else:
         quotas = [req.trials // req.jobs + (1 if i < req.trials % req.jobs else 0) for i in range(req.jobs)]
         quotas = [q for q in quotas if q > 0]
         threads = None if req.device.startswith("cuda") else max(1, (os.cpu_count() or 1) // len(quotas))
         ctx = mp.get_context("spawn")
         with ProcessPoolExecutor(max_workers=len(quotas), mp_context=ctx) as pool:
-            futures = [pool.submit(_worker, req, q, i, threads, f"[worker {i}] ") for i, q in enumerate(quotas)]
+            futures = [pool.submit(_worker, req, q, threads, f"[worker {i}] ") for i, q in enumerate(quotas)]
             for fut in futures:
                 for k, v in fut.result().items():
                     states[k] = states.get(k, 0) + v
