@@ -57,3 +57,15 @@ def t64(a):
 
 def np_(t):
     return t.detach().numpy()
+
+
+def alive(pid: int) -> bool:
+    """Whether the process runs (a zombie counts as ended)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead for our purpose
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return True

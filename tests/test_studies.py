@@ -17,6 +17,8 @@ from tfbench.db import ResultStore
 from tfbench.errors import ConfigError
 from tfbench.studies import expand, load_study, parse_seeds, select_cells
 from tfbench.studies.execute import plan_keys
+from conftest import alive
+
 
 TINY = textwrap.dedent("""\
     name: tiny
@@ -392,17 +394,6 @@ def test_tables_5_7_8_share_the_baseline_runs():
     assert set(t8) <= set(t7) and len(set(t5) & set(t7)) == 5
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is dead for our purpose
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return True
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_killing_a_jobs_2_runner_ends_its_workers_too(isolated, tmp_path, sig):
     # Workers used to outlive a SIGTERMed/SIGKILLed `tfbench run --jobs 2` and go on training as
@@ -421,8 +412,8 @@ def test_killing_a_jobs_2_runner_ends_its_workers_too(isolated, tmp_path, sig):
     proc.send_signal(sig)
     proc.wait(timeout=30)
     deadline = time.time() + 15
-    while time.time() < deadline and any(_alive(p) for p in workers):
+    while time.time() < deadline and any(alive(p) for p in workers):
         time.sleep(0.2)
-    assert not any(_alive(p) for p in workers), "workers outlived the runner"
+    assert not any(alive(p) for p in workers), "workers outlived the runner"
     r = CliRunner().invoke(app, ["run", str(path.with_name("tiny.yaml")), "--quick"])   # the store still works
     assert r.exit_code == 0, r.output

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 import yaml
 from typer.testing import CliRunner
 
+from conftest import alive
 from tfbench.cli.main import app
 from tfbench.db import ResultStore
 from tfbench.studies import load_study
@@ -286,6 +287,34 @@ def test_two_tune_commands_and_jobs_share_one_sqlite_database(isolated, tmp_path
     rows = [r for r in ResultStore(isolated).list_runs() if r.optuna_study == "par"]
     assert sorted(r.optuna_trial for r in rows) == list(range(7))
     assert all(r.status == "done" for r in rows)
+
+
+def test_killing_a_jobs_2_tune_command_ends_its_workers_too(isolated, tmp_path):
+    # As with `tfbench run --jobs 2`: the workers of a SIGKILLed `tune --jobs 2` must not go on
+    # training trials as orphans.
+    cfg = write(tmp_path / "slow.yaml", {**TINY, "epochs": 40, "patience": 40, "batch_size": 100})
+    space = write(tmp_path / "lr.yaml", LR_SPACE)
+    cmd = [sys.executable, "-m", "tfbench.cli.main", "tune", "--config", str(cfg), "--space", str(space),
+           "--name", "orphans", "--trials", "2", "--jobs", "2", "--pruner", "none"]
+    proc = subprocess.Popen(cmd, env=cli_env(isolated, tmp_path / "cache"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    path = isolated.removeprefix("sqlite:///")
+    workers: list[int] = []
+    deadline = time.time() + 300
+    while time.time() < deadline and len(workers) < 2:
+        time.sleep(0.3)
+        try:
+            with sqlite3.connect(path, timeout=30) as con:
+                workers = [pid for (pid,) in con.execute("select pid from tfb_runs where status='running'")]
+        except sqlite3.OperationalError:   # tables not made yet
+            pass
+    assert len(workers) == 2 and proc.pid not in workers
+    proc.kill()
+    proc.wait(timeout=30)
+    deadline = time.time() + 15
+    while time.time() < deadline and any(alive(p) for p in workers):
+        time.sleep(0.2)
+    assert not any(alive(p) for p in workers), "workers outlived the tune command"
 
 
 def test_worker_killed_mid_trial_is_failed_by_heartbeat_and_retried(isolated, tmp_path):

@@ -8,13 +8,8 @@ that many runs at once in worker processes, each claiming runs the same way.
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing as mp
 import os
-import signal
-import sys
-import threading
-import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -27,8 +22,7 @@ from tfbench.data.types import EncodedDataset
 from tfbench.db import ResultStore, RunInProgress
 from tfbench.runner import execute_run, load_for
 from tfbench.studies.plan import PlannedRun
-
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+from tfbench.workers import end_with_parent
 
 # outcome kinds
 DONE, SKIPPED, FAILED, ELSEWHERE = "done", "skipped", "failed", "elsewhere"
@@ -81,26 +75,6 @@ def _run_one(config: dict, study: str, db_url: str, device: str, data_dir: str |
         return FAILED, f"{type(e).__name__}: {e}"
     r = outcome.row
     return (DONE if outcome.trained else SKIPPED), f"test AUC {r.test_auc:.4f}" if r.test_auc is not None else ""
-
-
-def _worker_init(parent_pid: int) -> None:
-    """Make a worker end with the process that started it. A SIGTERM or SIGKILL of `tfbench run`
-    kills only that process; without this its workers would go on training (and claiming runs)
-    as orphans, competing for the CPU with whatever runs next."""
-    if sys.platform.startswith("linux"):
-        try:  # the kernel sends SIGKILL to this worker when its parent exits
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent_pid:  # the parent is already gone
-        os._exit(1)
-
-    def watch() -> None:  # elsewhere (and as a fallback): notice the parent's death by polling
-        while os.getppid() == parent_pid:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="tfbench-parent-watch", daemon=True).start()
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
@@ -158,7 +132,7 @@ def run_plan(
     # Several runs at once in spawned workers; the CPU threads are shared out between them.
     threads = None if device.startswith("cuda") else max(1, (os.cpu_count() or 1) // jobs)
     ctx = mp.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),))
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=end_with_parent, initargs=(os.getpid(),))
     try:
         pending = {}
         queue = list(todo)

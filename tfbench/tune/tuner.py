@@ -299,6 +299,7 @@ def tune(req: TuneRequest, on_start: Callable[[], None] | None = None) -> TuneSu
     from tfbench.db import ResultStore
     from tfbench.runner import load_for
     from tfbench.tune.storage import optuna_storage
+    from tfbench.workers import end_with_parent
 
     req.validate()
     t0 = time.perf_counter()
@@ -324,7 +325,8 @@ def tune(req: TuneRequest, on_start: Callable[[], None] | None = None) -> TuneSu
         quotas = [q for q in quotas if q > 0]
         threads = None if req.device.startswith("cuda") else max(1, (os.cpu_count() or 1) // len(quotas))
         ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=len(quotas), mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=len(quotas), mp_context=ctx, initializer=end_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             futures = [pool.submit(_worker, req, q, threads, f"[worker {i}] ") for i, q in enumerate(quotas)]
             for fut in futures:
                 for k, v in fut.result().items():
