@@ -75,13 +75,17 @@ def gauc(y_true: torch.Tensor, y_score: torch.Tensor, group: torch.Tensor) -> fl
     return float((group_auc * weights).sum().item() / weights.sum().item())
 
 
+# The reported logloss clips probabilities to [eps, 1 − eps] with eps = 1e-7, as the authors'
+# FuxiCTR does (``log_loss(y_true, y_pred, eps=1e-7)``), so that the paper's logloss column and
+# ours mean the same thing for saturated predictions.
+LOGLOSS_EPS = 1e-7
+
+
 def logloss(y_true: torch.Tensor, logits: torch.Tensor) -> float:
-    """Mean binary cross-entropy of sigmoid(logits), computed from logits in float64 (no clipping needed)."""
-    return float(
-        F.binary_cross_entropy_with_logits(
-            logits.reshape(-1).to(torch.float64), y_true.reshape(-1).to(torch.float64)
-        ).item()
-    )
+    """Mean binary cross-entropy of sigmoid(logits) in float64, probabilities clipped to [1e-7, 1 − 1e-7]."""
+    p = torch.sigmoid(logits.reshape(-1).to(torch.float64)).clamp(LOGLOSS_EPS, 1.0 - LOGLOSS_EPS)
+    y = y_true.reshape(-1).to(torch.float64)
+    return float(-(y * p.log() + (1.0 - y) * (1.0 - p).log()).mean().item())
 
 
 def evaluate_logits(y_true: torch.Tensor, logits: torch.Tensor, group: torch.Tensor | None) -> dict[str, float]:

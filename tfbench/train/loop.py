@@ -296,8 +296,10 @@ def _host_batches(train: HostSplit, perm: np.ndarray, batch_size: int, block_row
 
 
 def _net_squared_norm(model: nn.Module) -> torch.Tensor:
+    # Every trainable parameter outside the embedding tables, biases and norm scales included, as
+    # FuxiCTR's ``regularization_loss`` does (it penalises each non-embedding parameter by name).
     emb_params = {id(p) for m in embedding_modules(model) for p in m.parameters()}
-    return sum(p.pow(2).sum() for p in model.parameters() if id(p) not in emb_params and p.dim() > 1)
+    return sum(p.pow(2).sum() for p in model.parameters() if id(p) not in emb_params and p.requires_grad)
 
 
 def fit(
