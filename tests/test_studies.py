@@ -417,3 +417,16 @@ def test_killing_a_jobs_2_runner_ends_its_workers_too(isolated, tmp_path, sig):
     assert not any(alive(p) for p in workers), "workers outlived the runner"
     r = CliRunner().invoke(app, ["run", str(path.with_name("tiny.yaml")), "--quick"])   # the store still works
     assert r.exit_code == 0, r.output
+
+
+def test_every_study_evaluates_frappe_nfm_every_21_steps_and_only_frappe_nfm():
+    # The frappe-nfm protocol: 21 optimizer steps per evaluation, Frappe_x1's steps per pass at
+    # batch 10,000 (⌈202,027 / 10,000⌉), so lr decay and patience act as in the paper.
+    studies = sorted(p.stem for p in (Path(__file__).parents[1] / "studies").glob("*.yaml"))
+    assert len(studies) == 8
+    for name in studies:
+        for p in expand(load_study(name), datasets=["frappe-nfm", "frappe"], seeds=(2023,)):
+            want = 21 if p.dataset == "frappe-nfm" else 0
+            assert p.config.eval_steps == want, (name, p.dataset, p.cell_dict)
+            if p.dataset == "frappe-nfm":
+                assert -(-202_027 // p.config.batch_size) == 21, (name, p.cell_dict)
