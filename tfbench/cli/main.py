@@ -97,7 +97,7 @@ def train(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size [default 10000]"),
     learning_rate: Optional[float] = typer.Option(None, "--lr", "--learning-rate", help="Adam learning rate [default 1e-3]"),
     embedding_regularizer: Optional[float] = typer.Option(None, "--emb-reg", "--embedding-regularizer", help="λ of (λ/2)·‖E‖² on every embedding table [default 0.01]"),
-    net_regularizer: Optional[float] = typer.Option(None, "--net-reg", "--net-regularizer", help="λ of (λ/2)·‖W‖² on network weights [default 0]"),
+    net_regularizer: Optional[float] = typer.Option(None, "--net-reg", "--net-regularizer", help="λ of (λ/2)·‖θ‖² on every non-embedding parameter [default 0]"),
     clip_norm: Optional[float] = typer.Option(None, "--clip-norm", help="Gradient-norm clipping threshold [default 10]"),
     patience: Optional[int] = typer.Option(None, "--patience", help="Early-stopping patience in epochs [default 2]"),
     eval_steps: Optional[int] = typer.Option(None, "--eval-steps", help="Evaluate every N optimizer steps instead of after every pass; epochs, patience and the lr decay then count these rounds [default 0: per pass]"),
