@@ -19,13 +19,13 @@ from tfbench.errors import ConfigError
 from tfbench.losses import LOSSES
 from tfbench.models import (
     BRIDGE_CHOICES, DFM_CHOICES, IGNORES_MLP_C, IGNORES_MLP_S, MODEL_SETTINGS, MODELS, SSEM_CHOICES,
-    TF4CTR_PLUGIN_MODELS,
+    TF4CTR_PLUGIN_MODELS, VF_EVAL_CHOICES,
 )
 
 MONITORS = ("AUC", "gAUC", "AUC+gAUC", "logloss")
 # Settings added after results existed: left out of the run key at these (behaviour-preserving)
 # defaults, so earlier runs keep their keys.
-KEY_OMITS_DEFAULT = {"attention_layer_norm": False, "afn_dropout": -1.0, "eval_steps": 0}
+KEY_OMITS_DEFAULT = {"attention_layer_norm": False, "afn_dropout": -1.0, "eval_steps": 0, "vf_eval": "softmax"}
 # Settings that are lists of layer widths ('400,400' on the command line, a list in YAML and JSON).
 UNIT_LISTS = ("mlp_s", "mlp_c", "cin_layers", "afn_hidden_units", "euler_orders")
 
@@ -47,6 +47,7 @@ class RunConfig:
     dropout: float = 0.2
     batch_norm: bool = True
     vf_tau: float = 0.8
+    vf_eval: str = "softmax"            # tf4ctr, VF at evaluation: softmax (deterministic) or gumbel (the authors')
     # deepfm, widedeep, xdeepfm: TF4CTR plug-in (Table VIII): SSEM (ssem) at the bottom, DFM (dfm) on top,
     # explicit part = simple encoder, DNN = complex encoder; the loss defaults to tf
     tf4ctr: bool = False
@@ -138,10 +139,11 @@ class RunConfig:
         d = self.to_dict()
         d["loss"] = self.resolved_loss
         if not self.uses_tf4ctr_modules:
-            for k in ("ssem", "dfm", "vf_tau"):
+            for k in ("ssem", "dfm", "vf_tau", "vf_eval"):
                 d.pop(k)
         elif self.dfm != "VF":
             d.pop("vf_tau")
+            d.pop("vf_eval")
         if not self.tf4ctr:
             d.pop("tf4ctr")  # keeps the keys of plain runs independent of this flag's existence
         for name, default in KEY_OMITS_DEFAULT.items():
@@ -204,6 +206,8 @@ class RunConfig:
             bad("ssem", f"is '{self.ssem}', must be one of {', '.join(SSEM_CHOICES)}")
         if self.dfm not in DFM_CHOICES:
             bad("dfm", f"is '{self.dfm}', must be one of {', '.join(DFM_CHOICES)}")
+        if self.vf_eval not in VF_EVAL_CHOICES:
+            bad("vf_eval", f"is '{self.vf_eval}', must be one of {', '.join(VF_EVAL_CHOICES)}")
         if self.monitor not in MONITORS:
             bad("monitor", f"is '{self.monitor}', must be one of {', '.join(MONITORS)}")
         if not 0.0 <= self.c <= 1.0:

@@ -21,7 +21,7 @@ from tfbench.models.eulernet import EulerNet
 from tfbench.models.interactions import BRIDGE_CHOICES
 from tfbench.models.layers import FieldEmbedding
 from tfbench.models.output import ModelOutput
-from tfbench.models.tf4ctr import DFM_CHOICES, SSEM_CHOICES, TF4CTR
+from tfbench.models.tf4ctr import DFM_CHOICES, SSEM_CHOICES, TF4CTR, VF_EVAL_CHOICES
 from tfbench.models.tf4ctr_plugin import PLUGIN_MODELS as TF4CTR_PLUGIN_MODELS
 from tfbench.models.widedeep import WideDeep
 from tfbench.models.xdeepfm import XDeepFM
@@ -91,6 +91,7 @@ CROSS_MODELS = ("dcn", "dcnv2", "edcn")
 # Model-specific settings -> the models that read them; every other model ignores the setting
 # (it is left out of their hyperparameters and run keys).
 MODEL_SETTINGS: dict[str, tuple[str, ...]] = {
+    "vf_eval": ("tf4ctr",),
     "num_cross_layers": CROSS_MODELS,
     "cin_layers": ("xdeepfm",),
     "attention_layers": ("autoint+",),
@@ -154,6 +155,6 @@ __all__ = [
     "MODELS", "CROSS_MODELS", "MODEL_SETTINGS", "IGNORES_MLP_S", "IGNORES_MLP_C", "ModelOutput", "TF4CTR",
     "DualMLP", "DNN", "WideDeep", "DeepFM", "DCN", "DCNv2", "XDeepFM", "AutoIntPlus", "AFNPlus", "EDCN",
     "EulerNet", "CL4CTR", "DLF",
-    "SSEM_CHOICES", "DFM_CHOICES", "BRIDGE_CHOICES", "TF4CTR_PLUGIN_MODELS",
+    "SSEM_CHOICES", "DFM_CHOICES", "VF_EVAL_CHOICES", "BRIDGE_CHOICES", "TF4CTR_PLUGIN_MODELS",
     "build_model", "embedding_modules", "count_parameters",
 ]

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from tfbench.models.layers import MLP, FieldEmbedding, linear
@@ -127,24 +126,48 @@ class WeightedSumFusion(Fusion):
         return self.weight[0] * z_s + self.weight[1] * z_c
 
 
+VF_EVAL_CHOICES = ("softmax", "gumbel")
+
+
 class VotingFusion(Fusion):
     """VF (Eq. 9): Gumbel-softmax over selection logits π = (W_es ĥ_es, W_hs ĥ_hs) with temperature τ.
 
-    Training draws Gumbel noise; evaluation uses the deterministic softmax(π/τ), so that
-    predictions are reproducible. (The authors' code feeds the projections to gumbel_softmax as
-    logits, i.e. it reads log π_k in Eq. 9 as the projection itself; we do the same.)
+    Training draws Gumbel noise g and weighs z_s, z_c by softmax((π + g)/τ) (torch's soft
+    ``gumbel_softmax``, drawn the same way). Evaluation depends on ``vf_eval``:
+
+    * ``"softmax"`` (default, ours): the deterministic softmax(π/τ), so that predictions are
+      reproducible;
+    * ``"gumbel"``: fresh Gumbel noise at evaluation too, as the authors' code does (their VF calls
+      ``F.gumbel_softmax`` whatever the mode), so validation and test scores are noisy.
+
+    (The authors' code feeds the projections to gumbel_softmax as logits, i.e. it reads log π_k in
+    Eq. 9 as the projection itself; we do the same. Their W_hs is sized by the simple encoder's
+    width, so their VF only runs when both encoders end equally wide; ours is sized by the complex
+    encoder's and is the same function there.)
     """
 
-    def __init__(self, easy_dim, hard_dim, tau: float = 0.8):
+    def __init__(self, easy_dim, hard_dim, tau: float = 0.8, eval_mode: str = "softmax"):
         super().__init__()
+        if eval_mode not in VF_EVAL_CHOICES:
+            raise ValueError(f"vf_eval must be one of {', '.join(VF_EVAL_CHOICES)}, got {eval_mode!r}")
         self.tau = tau
+        self.eval_mode = eval_mode
         self.select_s = linear(easy_dim, 1)
         self.select_c = linear(hard_dim, 1)
 
+    def gumbel_noise(self, pi: torch.Tensor) -> torch.Tensor:
+        """Gumbel(0, 1) noise shaped like π, drawn as ``F.gumbel_softmax`` draws it."""
+        return -torch.empty_like(pi, memory_format=torch.legacy_contiguous_format).exponential_().log()
+
     def forward(self, h_s, h_c, z_s, z_c):
         pi = torch.cat([self.select_s(h_s), self.select_c(h_c)], dim=-1)
-        p = F.gumbel_softmax(pi, tau=self.tau) if self.training else torch.softmax(pi / self.tau, dim=-1)
+        if self.training or self.eval_mode == "gumbel":
+            pi = pi + self.gumbel_noise(pi)
+        p = torch.softmax(pi / self.tau, dim=-1)
         return p[:, 0] * z_s + p[:, 1] * z_c
+
+    def extra_repr(self) -> str:
+        return f"tau={self.tau}, eval_mode={self.eval_mode!r}"
 
 
 class ConcatFusion(Fusion):
@@ -181,11 +204,11 @@ class SumFusion(Fusion):
         return z_s + z_c
 
 
-def make_fusion(name, easy_dim, hard_dim, vf_tau) -> Fusion:
+def make_fusion(name, easy_dim, hard_dim, vf_tau, vf_eval: str = "softmax") -> Fusion:
     if name == "WSF":
         return WeightedSumFusion(easy_dim, hard_dim)
     if name == "VF":
-        return VotingFusion(easy_dim, hard_dim, vf_tau)
+        return VotingFusion(easy_dim, hard_dim, vf_tau, vf_eval)
     if name == "CF":
         return ConcatFusion(easy_dim, hard_dim)
     if name == "MoEF":
@@ -197,7 +220,14 @@ def make_fusion(name, easy_dim, hard_dim, vf_tau) -> Fusion:
 
 # ---------------------------------------------------------------- the model
 class TF4CTR(nn.Module):
-    """Twin Focus framework with MLP encoders (Eq. 6): returns the fused, simple and complex logits."""
+    """Twin Focus framework with MLP encoders (Eq. 6): returns the fused, simple and complex logits.
+
+    Checked logit for logit against the authors' ``TF4CTRv2`` (salmon1802/TF4CTR,
+    TF4CTR_torch/src/TF4CTRv2.py) for every SSEM × DFM, see tests/test_parity_tf4ctr.py; their
+    SSM/DFM "none" branches (share_bottom, sum_fusion) are our Share and Sum. One deliberate
+    difference: with ``dfm="VF"`` the authors draw Gumbel noise at evaluation too; we evaluate
+    with the deterministic softmax(π/τ) unless ``vf_eval="gumbel"`` (see ``VotingFusion``).
+    """
 
     def __init__(
         self,
@@ -211,6 +241,7 @@ class TF4CTR(nn.Module):
         dropout: float = 0.0,
         batch_norm: bool = False,
         vf_tau: float = 0.8,
+        vf_eval: str = "softmax",
     ):
         super().__init__()
         self.ssem = make_sample_selection(ssem, vocab_sizes, embedding_dim, num_numeric, dropout, batch_norm)
@@ -218,7 +249,7 @@ class TF4CTR(nn.Module):
         self.complex_encoder = MLP(self.ssem.hard_dim, mlp_c, dropout=dropout, batch_norm=batch_norm)
         self.simple_head = linear(self.simple_encoder.output_dim, 1)   # W_s
         self.complex_head = linear(self.complex_encoder.output_dim, 1)  # W_c
-        self.fusion = make_fusion(dfm, self.simple_encoder.output_dim, self.complex_encoder.output_dim, vf_tau)
+        self.fusion = make_fusion(dfm, self.simple_encoder.output_dim, self.complex_encoder.output_dim, vf_tau, vf_eval)
 
     @property
     def embeddings(self) -> list[FieldEmbedding]:
