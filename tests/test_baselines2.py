@@ -321,12 +321,13 @@ def test_streams_are_the_documented_encoders():
     c0 = c
     for i in range(3):
         c, h = ed.cross_layers[i](c0, c), ed.deep_layers[i](h)
+        f = c * h  # the hadamard bridge, after every layer (FuxiCTR's head reads the last one)
         if i < 2:
-            c, h = ed.regulations[i + 1](c * h)  # the hadamard bridge
+            c, h = ed.regulations[i + 1](f)
     out = ed(x, None)
     torch.testing.assert_close(out.simple, ed.cross_head(c).squeeze(-1))
-    torch.testing.assert_close(out.complex, ed.deep_head(h).squeeze(-1))
-    assert len(ed.bridges) == 2 and len(ed.regulations) == 3
+    torch.testing.assert_close(out.complex, (ed.deep_head(h) + ed.bridge_head(f)).squeeze(-1))
+    assert len(ed.bridges) == 3 and len(ed.regulations) == 3 and ed.bridge_head.bias is None
 
 
 def test_build_model_takes_the_config_hyperparameters():
@@ -372,11 +373,16 @@ def test_parameter_counts_by_hand():
     afn = L * F_ + 2 * F_ + 2 * L + (L * D * 5 + 5) + (5 + 1)
     assert count_parameters(build_model("afn+", VOCAB, 0, **kw, afn_log_neurons=L, afn_hidden_units=[5])) == 2 * V * D + afn + mlp
     # EDCN: per layer a cross layer (w, b), a d×d deep layer, a regulation module (2F gates); two heads
+    # and the bias-free weights on the last bridge's output
     per_layer = 2 * d + (d * d + d) + 2 * F_
-    assert count_parameters(build_model("edcn", VOCAB, 0, **kw, num_cross_layers=3)) == V * D + 3 * per_layer + 2 * (d + 1)
+    heads = 2 * (d + 1) + d
+    assert count_parameters(build_model("edcn", VOCAB, 0, **kw, num_cross_layers=3)) == V * D + 3 * per_layer + heads
     # ... and with batch_norm a BatchNorm (scale, shift) on each regulated output
     assert count_parameters(build_model("edcn", VOCAB, 0, **{**kw, "batch_norm": True}, num_cross_layers=3)) == (
-        V * D + 3 * (per_layer + 2 * 2 * d) + 2 * (d + 1))
+        V * D + 3 * (per_layer + 2 * 2 * d) + heads)
+    # ... and with fuxictr_head FuxiCTR's one head over [c_L ‖ h_L ‖ f_L] instead
+    assert count_parameters(build_model("edcn", VOCAB, 0, **kw, num_cross_layers=3, fuxictr_head=True)) == (
+        V * D + 3 * per_layer + 3 * d + 1)
 
 
 # ---------------------------------------------------------------- config

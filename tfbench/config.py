@@ -25,7 +25,9 @@ from tfbench.models import (
 MONITORS = ("AUC", "gAUC", "AUC+gAUC", "logloss")
 # Settings added after results existed: left out of the run key at these (behaviour-preserving)
 # defaults, so earlier runs keep their keys.
-KEY_OMITS_DEFAULT = {"attention_layer_norm": False, "afn_dropout": -1.0, "eval_steps": 0, "vf_eval": "softmax"}
+KEY_OMITS_DEFAULT = {
+    "attention_layer_norm": False, "afn_dropout": -1.0, "eval_steps": 0, "vf_eval": "softmax", "fuxictr_head": False,
+}
 # Settings that are lists of layer widths ('400,400' on the command line, a list in YAML and JSON).
 UNIT_LISTS = ("mlp_s", "mlp_c", "cin_layers", "afn_hidden_units", "euler_orders")
 
@@ -64,6 +66,9 @@ class RunConfig:
     edcn_bridge: str = "hadamard_product"  # edcn: bridge module
     edcn_tau: float = 1.0               # edcn: temperature of the regulation gates
     euler_orders: tuple[int, ...] = (52,)  # eulernet: order vectors per Euler layer (FuxiCTR's Frappe config)
+    # dcn, dcnv2, edcn, afn+: FuxiCTR's one output layer over the streams instead of one head per
+    # stream (z_s, z_c: its parts, the bias halved between them)
+    fuxictr_head: bool = False
     cl_weight: float = 1.0              # cl4ctr: α, weight of the contrastive loss
     alignment_weight: float = 0.01      # cl4ctr: β, weight of feature alignment
     uniformity_weight: float = 0.01     # cl4ctr: γ, weight of field uniformity

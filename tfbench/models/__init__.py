@@ -105,6 +105,7 @@ MODEL_SETTINGS: dict[str, tuple[str, ...]] = {
     "edcn_bridge": ("edcn",),
     "edcn_tau": ("edcn",),
     "euler_orders": ("eulernet",),
+    "fuxictr_head": ("dcn", "dcnv2", "edcn", "afn+"),
     "cl_weight": ("cl4ctr",),
     "alignment_weight": ("cl4ctr",),
     "uniformity_weight": ("cl4ctr",),

@@ -12,7 +12,13 @@ Table V's base models as parallel models whose two encoders each produce a logit
 summation (paper §III-H: "in most CTR models with parallel structures, a simple logical sum
 fusion ... ŷ = σ(z_s + z_c)"). The sum of two linear heads spans the same function
 class as one linear head over the concatenation, so only the parameterisation differs
-(one extra bias).
+(one extra bias, and the Xavier scale of each head, drawn over its own fan-in): FuxiCTR's
+fc = [w_x ‖ w_h], b maps onto ours as cross_head = (w_x, b), the DNN's output layer = (w_h, 0),
+which gives the same logits (tests/test_parity_cross.py).
+
+``fuxictr_head=True`` builds FuxiCTR's output layer instead: one Linear over [x_L ‖ h_L]
+(Xavier-normal over that width, bias 0) and a DNN without its own output layer; z_s and z_c are
+then its two parts, z_s = w_x^T x_L + b/2, z_c = w_h^T h_L + b/2 (the bias halved between them).
 """
 
 from __future__ import annotations
@@ -39,14 +45,20 @@ class DCN(nn.Module):
         dropout: float = 0.0,
         batch_norm: bool = False,
         num_cross_layers: int = 3,
+        fuxictr_head: bool = False,
         **_unused,
     ):
         super().__init__()
         self.embedding = FieldEmbedding(vocab_sizes, embedding_dim, num_numeric)
         d = self.embedding.num_fields * embedding_dim
         self.cross = CrossNetwork(d, num_cross_layers, version=self.cross_version)
-        self.cross_head = linear(d, 1)
-        self.dnn = MLP(d, mlp_c, output_dim=1, dropout=dropout, batch_norm=batch_norm)
+        self.fuxictr_head = fuxictr_head
+        if fuxictr_head:
+            self.dnn = MLP(d, mlp_c, dropout=dropout, batch_norm=batch_norm)
+            self.fc = linear(d + self.dnn.output_dim, 1)
+        else:
+            self.cross_head = linear(d, 1)
+            self.dnn = MLP(d, mlp_c, output_dim=1, dropout=dropout, batch_norm=batch_norm)
 
     @property
     def embeddings(self) -> list[FieldEmbedding]:
@@ -54,6 +66,20 @@ class DCN(nn.Module):
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None) -> ModelOutput:
         x0 = self.embedding(x_cat, x_num).flatten(1)
-        z_s = self.cross_head(self.cross(x0)).squeeze(-1)
-        z_c = self.dnn(x0).squeeze(-1)
+        if self.fuxictr_head:
+            z_s, z_c = split_head(self.fc, self.cross(x0), self.dnn(x0))
+        else:
+            z_s = self.cross_head(self.cross(x0)).squeeze(-1)
+            z_c = self.dnn(x0).squeeze(-1)
         return ModelOutput(z_s + z_c, z_s, z_c)
+
+
+def split_head(fc: nn.Linear, *streams: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """FuxiCTR's one output layer fc([s ‖ c_1 ‖ …]) split into (z_s, z_c) = (w_s^T s + b/2,
+    Σ_k w_k^T c_k + b/2): the first stream is the simple part, the others the complex part."""
+    w, b = fc.weight[0], fc.bias[0] / 2
+    parts, start = [], 0
+    for x in streams:
+        parts.append(x @ w[start:start + x.shape[-1]])
+        start += x.shape[-1]
+    return parts[0] + b, sum(parts[1:]) + b

@@ -8,7 +8,8 @@ Streams for the Twin Focus loss:
 
 FuxiCTR's DCNv2 "parallel" structure concatenates the two streams before one output layer
 (and offers stacked and low-rank mixture variants); we keep the two heads separate so that the
-Twin Focus loss has z_s and z_c (see ``tfbench.models.dcn``). Only the full-rank cross layer
+Twin Focus loss has z_s and z_c (see ``tfbench.models.dcn``; ``fuxictr_head=True`` builds
+FuxiCTR's one output layer over [x_L ‖ h_L] instead). Only the full-rank cross layer
 (FuxiCTR's CrossNetV2, use_low_rank_mixture=False) is implemented.
 """
 
