@@ -179,8 +179,9 @@ def test_contrastive_term_is_the_mean_squared_distance_of_two_masked_views():
     assert not np.array_equal(a, b)  # independent masks
     W1, c1 = np_(m.projector1.weight), np_(m.projector1.bias)
     W2, c2 = np_(m.projector2.weight), np_(m.projector2.bias)
-    h1 = np_(m.encoder(v1)).reshape(6, -1) @ W1.T + c1
-    h2 = np_(m.encoder(v2)).reshape(6, -1) @ W2.T + c2
+    # rows cut as the authors' .view(-1, F·D) of the field-major [F, B, D] encoder output
+    h1 = np_(m.encoder(v1)).transpose(1, 0, 2).reshape(6, -1) @ W1.T + c1
+    h2 = np_(m.encoder(v2)).transpose(1, 0, 2).reshape(6, -1) @ W2.T + c2
     assert loss.item() == pytest.approx(np.mean(np.sum((h1 - h2) ** 2, axis=1)), rel=1e-10)
     # the FI encoder attends over each sample's F field tokens, not across the batch
     enc = m.encoder(emb)
@@ -200,18 +201,35 @@ def test_cl4ctr_aux_is_the_weighted_sum_in_training_and_none_in_eval():
     torch.manual_seed(8)
     out = m(x, xn)
     assert out.aux.dim() == 0 and torch.isfinite(out.aux)
-    # the same terms by hand: numeric fields are one-feature fields of the table
-    rows = torch.cat([m.embedding.table.weight, m.embedding.numeric])
-    sizes = VOCAB + [1, 1]
-    assert rows.shape[0] == sum(sizes) and m.field_sizes == sizes
+    # the same terms by hand: by default L_ali and L_uni of the batch's embedding (the authors'
+    # compute_cl_loss), numeric fields included as fields
     torch.manual_seed(8)
     emb = m.embedding(x, xn)
     m.dnn(emb.flatten(1))  # (no random draws: dropout 0)
-    expected = (0.7 * m.contrastive_loss(emb) + 0.3 * feature_alignment(rows, sizes)
+    e = np_(emb)
+    pairs = [(i, j) for i in range(6) for j in range(i + 1, 6)]
+    ali = np.mean([np.sum((e[i] - e[j]) ** 2, axis=1) for i, j in pairs])
+    nrm = np.linalg.norm(e, axis=2)
+    uni = np.mean(np.einsum("bfd,bgd->bfg", e, e) / (nrm[:, :, None] * nrm[:, None, :] + 1e-4))
+    assert m.alignment_loss(emb).item() == pytest.approx(ali, rel=1e-5)  # (float32 model)
+    assert m.uniformity_loss(emb).item() == pytest.approx(uni, rel=1e-5)
+    torch.testing.assert_close(out.aux, 0.7 * m.contrastive_loss(emb) + 0.3 * ali + 0.2 * uni)
+    # cl4ctr_full_table: over the whole table, numeric fields as one-feature fields
+    torch.manual_seed(6)
+    full = CL4CTR(VOCAB, num_numeric=2, embedding_dim=4, mlp_c=[8], cl_weight=0.7, alignment_weight=0.3,
+                  uniformity_weight=0.2, cl4ctr_full_table=True).train()
+    rows = torch.cat([full.embedding.table.weight, full.embedding.numeric])
+    sizes = VOCAB + [1, 1]
+    assert rows.shape[0] == sum(sizes) and full.field_sizes == sizes
+    torch.manual_seed(8)
+    out = full(x, xn)
+    torch.manual_seed(8)
+    emb = full.embedding(x, xn)
+    expected = (0.7 * full.contrastive_loss(emb) + 0.3 * feature_alignment(rows, sizes)
                 + 0.2 * field_uniformity(rows, sizes))
     torch.testing.assert_close(out.aux, expected)
     out.aux.backward()
-    assert m.embedding.table.weight.grad.abs().sum() > 0 and m.projector1.weight.grad is not None
+    assert full.embedding.table.weight.grad.abs().sum() > 0 and full.projector1.weight.grad is not None
     # weights of zero leave their terms out entirely
     off = CL4CTR(VOCAB, embedding_dim=4, mlp_c=[8], cl_weight=0.0, alignment_weight=0.0, uniformity_weight=0.0)
     assert off.train()(x, None).aux.item() == 0.0
@@ -348,11 +366,12 @@ def test_parameter_counts_by_hand():
     # CL4CTR: the DNN, three encoder layers, two projectors
     enc = 3 * ((3 * D * D + 3 * D) + (D * D + D) + (D * 128 + 128) + (128 * D + D) + 2 * 2 * D)
     assert count_parameters(build_model("cl4ctr", VOCAB, 0, **kw)) == V * D + mlp(F_ * D) + enc + 2 * (F_ * D * D + D)
-    # DLF, tokens k, rank r, hidden h: per layer LCB, two FM blocks (W, LayerNorm, MLP), maps, LayerNorm
+    # DLF, tokens k, rank r, hidden h: per layer LCB, two FM blocks (W, LayerNorm, MLP with batch norm
+    # whatever the run's flag, as the authors' DLF_MLP), maps, LayerNorm
     k, r, h = 2, 3, 5
 
     def block(n):
-        return n * r + 2 * n * r + (n * r * h + h) + (h * k * D + k * D)
+        return n * r + 2 * n * r + (n * r * h + h) + 2 * h + (h * k * D + k * D)
 
     first = F_ * k + 2 * block(F_) + F_ * 3 * k + 2 * D            # residual map F → 3k
     later = 3 * k * k + 2 * block(3 * k) + F_ * 3 * k + 2 * D      # E^(1) map F → 3k

@@ -27,6 +27,7 @@ MONITORS = ("AUC", "gAUC", "AUC+gAUC", "logloss")
 # defaults, so earlier runs keep their keys.
 KEY_OMITS_DEFAULT = {
     "attention_layer_norm": False, "afn_dropout": -1.0, "eval_steps": 0, "vf_eval": "softmax", "fuxictr_head": False,
+    "cl4ctr_full_table": False,
 }
 # Settings that are lists of layer widths ('400,400' on the command line, a list in YAML and JSON).
 UNIT_LISTS = ("mlp_s", "mlp_c", "cin_layers", "afn_hidden_units", "euler_orders")
@@ -72,6 +73,7 @@ class RunConfig:
     cl_weight: float = 1.0              # cl4ctr: α, weight of the contrastive loss
     alignment_weight: float = 0.01      # cl4ctr: β, weight of feature alignment
     uniformity_weight: float = 0.01     # cl4ctr: γ, weight of field uniformity
+    cl4ctr_full_table: bool = False     # cl4ctr: L_ali/L_uni over the whole table (authors' compute_cl_loss_all), not the batch
     dlf_layers: int = 3                 # dlf: DLF layers
     dlf_tokens: int = 32                # dlf: tokens of each block (linear-compress, FM, first-order-aware)
     dlf_rank: int = 24                  # dlf: rank of the FM blocks' inner-product compression

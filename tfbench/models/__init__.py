@@ -109,6 +109,7 @@ MODEL_SETTINGS: dict[str, tuple[str, ...]] = {
     "cl_weight": ("cl4ctr",),
     "alignment_weight": ("cl4ctr",),
     "uniformity_weight": ("cl4ctr",),
+    "cl4ctr_full_table": ("cl4ctr",),
     "dlf_layers": ("dlf",),
     "dlf_tokens": ("dlf",),
     "dlf_rank": ("dlf",),

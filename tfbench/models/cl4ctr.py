@@ -1,5 +1,6 @@
 """CL4CTR (Wang et al., WSDM 2023, "CL4CTR: A Contrastive Learning Framework for CTR Prediction")
-on a DNN base model, after the authors' code (cl4ctr/cl4ctr, model/BasiclLayer.py).
+on a DNN base model, after the authors' code (cl4ctr/cl4ctr, class ``BasicCL4CTR`` in
+model/BasiclLayer.py, trained by main_ml_base.py's ``train``).
 
 CL4CTR is model-agnostic: a base CTR model plus three self-supervised losses on its feature
 embedding. Here the base model is a DNN, logit = MLP(``mlp_c``)(flattened embedding), and
@@ -10,31 +11,42 @@ embedding. Here the base model is a DNN, logit = MLP(``mlp_c``)(flattened embedd
 * L_cl, the contrastive loss of Feature-Level Enhancement: two views of the batch's embedding
   E [B, F, D] are made by independent random masks (inverted dropout, ratio 0.5, the authors'
   ``pratio``); a shared feature-interaction encoder (3 transformer-encoder layers, 1 head,
-  feed-forward 128, dropout 0.2, over the F field tokens) encodes each view, and a projector per
-  view (linear F·D → D) maps it to h¹, h²:   L_cl = (1/B) Σ_b ‖h¹_b − h²_b‖².
-* L_ali, feature alignment, over the whole embedding table (the authors' ``compute_cl_loss_all``):
-  features of one field are pulled together,
+  feed-forward 128, dropout 0.2) encodes each view, attending over each sample's F field tokens
+  (the authors transpose E to [F, B, D] for their sequence-first nn.TransformerEncoder), and a
+  projector per view (linear F·D → D) maps it to h¹, h²:   L_cl = (1/B) Σ_b ‖h¹_b − h²_b‖².
+  The projector's input rows are the authors' ``.view(-1, F·D)`` of the encoder's [F, B, D]
+  output, reproduced as it is: row b holds the F·D consecutive values of that field-major layout,
+  which for B > 1 mixes fields of several samples (both views are cut the same way, so h¹_b and
+  h²_b still come from the same values of the two views).
+* L_ali and L_uni as the authors' training loop computes them (``compute_cl_loss``, their
+  "simplified" version, on the batch's embedding E):
+      L_ali = mean over sample pairs i < j and fields f of ‖E_if − E_jf‖²
+              (computed as Σ_f 2 Σ_i ‖E_if − Ē_f‖² / (F (B − 1)), exactly)
+      L_uni = mean over b, f, g of E_bf·E_bg / (‖E_bf‖ ‖E_bg‖ + 1e-4)   (f = g included, as there)
+  The authors' pairs come from a fixed ``batch_size``; here they are those of the batch given (the
+  same for full batches; a last, smaller batch is not an index error). B = 1 gives L_ali = 0.
+* ``cl4ctr_full_table=True``: their "full version" (``compute_cl_loss_all``, commented out in their
+  training loop) instead, over the whole embedding table:
       L_ali = Σ_f Σ_{i,j ∈ f} ‖e_i − e_j‖²  /  Σ_f n_f²
-  (n_f = the field's vocabulary size; i, j run over ordered pairs, i = j included, as there).
-* L_uni, field uniformity, over the whole table: features of different fields are pushed apart,
-      L_uni = Σ_f Σ_{i ∈ f} Σ_{j ∉ f} cos(e_i, e_j)  /  Σ_f n_f (V − n_f)      (V = Σ_f n_f).
-  A numeric field's single vector counts as a field of one feature.
-
-Both table terms are computed in O(V·D) by exact identities instead of the authors' pairwise loops:
-Σ_{i,j∈f} ‖e_i − e_j‖² = 2 n_f Σ_{i∈f} ‖e_i − ē_f‖², and with u = e/‖e‖, s_f = Σ_{i∈f} u_i,
-S = Σ_f s_f:  Σ_f Σ_{i∈f} Σ_{j∉f} u_i·u_j = ‖S‖² − Σ_f ‖s_f‖².
+      L_uni = Σ_f Σ_{i ∈ f} Σ_{j ∉ f} cos(e_i, e_j)  /  Σ_f n_f (V − n_f)      (V = Σ_f n_f)
+  (n_f = the field's vocabulary size; a numeric field's vector is a field of one feature), in
+  O(V·D) by exact identities: Σ_{i,j∈f} ‖e_i − e_j‖² = 2 n_f Σ_{i∈f} ‖e_i − ē_f‖², and with
+  u = e/‖e‖, s_f = Σ_{i∈f} u_i, S = Σ_f s_f:  Σ_f Σ_{i∈f} Σ_{j∉f} u_i·u_j = ‖S‖² − Σ_f ‖s_f‖².
+  Departure there: the cosine is exact, u·v/(‖u‖‖v‖), where the authors divide by ‖u‖‖v‖ + 1e-4;
+  their form needs the V × V products (not feasible for large vocabularies), ours does not.
 
 The weighted sum αL_cl + βL_ali + γL_uni is returned as ``ModelOutput.aux`` in training mode only
 (None in eval mode), and every objective adds it. Defaults α = 1, β = γ = 0.01: the defaults of
 the authors' ``compute_cl_loss(alpha=1.0, beta=0.01)``, where β = γ (their ML-1M script passes
-β = γ = 1e-3).
+β = γ = 1e-3). Terms of weight 0 are skipped (the same value as the authors' ``alpha == 0`` branch).
 
-Single stream: ``simple`` and ``complex`` are None. Departures: the encoder attends over the F
-field tokens of each sample (``batch_first``; the authors' nn.TransformerEncoder gets [B, F, D]
-without batch_first and so attends across the batch for each field); the cosine is exact,
-u·v/(‖u‖‖v‖) (the authors divide by ‖u‖‖v‖ + 1e-4, which with the N(0, 1e-4) embeddings used
-here would make the term vanish); the DNN base model replaces their FM/DeepFM bases; projector
-weights are Xavier-normal with zero biases (PyTorch's default init there).
+Single stream: ``simple`` and ``complex`` are None. Other departures: the DNN base model replaces
+their FM/DeepFM bases (their DeepFM_CL4CTR.forward calls an ``lr`` it never builds); its MLP is the
+run's (``mlp_c``, ``batch_norm``, ``dropout``; the authors' MLP is Linear → BatchNorm → ReLU →
+Dropout, i.e. ours with batch norm); the embedding is the harness's N(0, 1e-4) (theirs N(0, 0.01)),
+which makes the +1e-4 in L_uni's denominator dominate the cosine at the start of training, as it
+would in their code with so small an embedding. The projectors keep PyTorch's default nn.Linear
+initialisation, as there.
 """
 
 from __future__ import annotations
@@ -45,13 +57,31 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tfbench.models.layers import MLP, FieldEmbedding, linear
+from tfbench.models.layers import MLP, FieldEmbedding
 from tfbench.models.output import ModelOutput
 
 
 def contrastive_distance(h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
     """L_cl = mean over the batch of ‖h¹_b − h²_b‖² (h [B, D'])."""
     return (h1 - h2).pow(2).sum(dim=1).mean()
+
+
+def batch_alignment(emb: torch.Tensor) -> torch.Tensor:
+    """The authors' ``compute_alignment_loss``: the mean over sample pairs i < j and fields f of
+    ‖E_if − E_jf‖², for the batch's embedding E [B, F, D]; as Σ_f 2 Σ_i ‖E_if − Ē_f‖² / (F (B − 1))."""
+    b, f = emb.shape[0], emb.shape[1]
+    if b < 2:
+        return emb.new_zeros(())
+    spread = (emb - emb.mean(dim=0, keepdim=True)).pow(2).sum()
+    return 2.0 * spread / (f * (b - 1))
+
+
+def batch_uniformity(emb: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    """The authors' ``compute_uniformity_loss``: the mean over b, f, g (f = g included) of
+    E_bf·E_bg / (‖E_bf‖ ‖E_bg‖ + eps), for E [B, F, D]."""
+    norms = emb.norm(dim=2)
+    frac = torch.bmm(emb, emb.transpose(1, 2))
+    return (frac / (norms.unsqueeze(2) * norms.unsqueeze(1) + eps)).mean()
 
 
 def _field_index(field_sizes: Sequence[int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,6 +129,7 @@ class CL4CTR(nn.Module):
         encoder_layers: int = 3,
         encoder_feedforward: int = 128,
         encoder_dropout: float = 0.2,
+        cl4ctr_full_table: bool = False,
         **_unused,
     ):
         super().__init__()
@@ -112,13 +143,14 @@ class CL4CTR(nn.Module):
         self.dnn = MLP(d, mlp_c, output_dim=1, dropout=dropout, batch_norm=batch_norm)
         self.cl_weight, self.alignment_weight, self.uniformity_weight = cl_weight, alignment_weight, uniformity_weight
         self.mask_ratio = mask_ratio
+        self.full_table = bool(cl4ctr_full_table)
         self.field_sizes = [int(v) for v in vocab_sizes] + [1] * num_numeric
         layer = nn.TransformerEncoderLayer(
             embedding_dim, nhead=1, dim_feedforward=encoder_feedforward, dropout=encoder_dropout, batch_first=True,
         )
         self.encoder = nn.TransformerEncoder(layer, num_layers=encoder_layers, enable_nested_tensor=False)
-        self.projector1 = linear(d, embedding_dim)
-        self.projector2 = linear(d, embedding_dim)
+        self.projector1 = nn.Linear(d, embedding_dim)  # PyTorch's default init, as in the authors' code
+        self.projector2 = nn.Linear(d, embedding_dim)
 
     @property
     def embeddings(self) -> list[FieldEmbedding]:
@@ -135,7 +167,10 @@ class CL4CTR(nn.Module):
         return F.dropout(emb, self.mask_ratio, training=True)
 
     def represent(self, view: torch.Tensor, projector: nn.Module) -> torch.Tensor:
-        return projector(self.encoder(view).flatten(1))
+        """projector(rows of the encoded view), the rows cut as the authors' ``.view(-1, F·D)`` of the
+        field-major [F, B, D] encoder output."""
+        encoded = self.encoder(view)  # [B, F, D], attention over each sample's fields
+        return projector(encoded.transpose(0, 1).reshape(view.shape[0], -1))
 
     def contrastive_loss(self, emb: torch.Tensor) -> torch.Tensor:
         h1 = self.represent(self.mask(emb), self.projector1)
@@ -143,17 +178,28 @@ class CL4CTR(nn.Module):
         return contrastive_distance(h1, h2)
 
     def auxiliary_loss(self, emb: torch.Tensor) -> torch.Tensor:
-        """α·L_cl + β·L_ali + γ·L_uni (terms with weight 0 are skipped)."""
+        """α·L_cl + β·L_ali + γ·L_uni (terms with weight 0 are skipped), the authors'
+        ``compute_cl_loss`` (``compute_cl_loss_all`` with ``cl4ctr_full_table``; exact cosine there)."""
         total = emb.new_zeros(())
         if self.cl_weight > 0:
             total = total + self.cl_weight * self.contrastive_loss(emb)
-        if self.alignment_weight > 0 or self.uniformity_weight > 0:
-            rows = self.table()
-            if self.alignment_weight > 0:
-                total = total + self.alignment_weight * feature_alignment(rows, self.field_sizes)
-            if self.uniformity_weight > 0:
-                total = total + self.uniformity_weight * field_uniformity(rows, self.field_sizes)
+        if self.alignment_weight > 0:
+            total = total + self.alignment_weight * self.alignment_loss(emb)
+        if self.uniformity_weight > 0:
+            total = total + self.uniformity_weight * self.uniformity_loss(emb)
         return total
+
+    def alignment_loss(self, emb: torch.Tensor) -> torch.Tensor:
+        """L_ali: over the batch's embedding ``emb`` (default), or over the table (``cl4ctr_full_table``)."""
+        if self.full_table:
+            return feature_alignment(self.table(), self.field_sizes)
+        return batch_alignment(emb)
+
+    def uniformity_loss(self, emb: torch.Tensor) -> torch.Tensor:
+        """L_uni: over the batch's embedding ``emb`` (default), or over the table (``cl4ctr_full_table``)."""
+        if self.full_table:
+            return field_uniformity(self.table(), self.field_sizes)
+        return batch_uniformity(emb)
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None) -> ModelOutput:
         emb = self.embedding(x_cat, x_num)

@@ -32,9 +32,14 @@ Single stream: the low-order (LCB, low-rank x0 interaction) and high-order (FMB 
 fused inside every layer and read by one MLP head, so there is no separate low- and high-order
 logit; ``simple`` and ``complex`` are None (the Twin Focus loss does not apply).
 
+The in-layer MLPs are Linear → BatchNorm → ReLU → Dropout(run's ``dropout``) → Linear whatever the
+run's ``batch_norm`` flag, as the authors' DLF_MLP (batch norm on by default there and never turned
+off). Checked against the authors' DLFLayer stack and DLF.forward in float64
+(tests/test_parity_cl4ctr_dlf_losses.py).
+
 Departures: the head is the run's MLP (``mlp_c``, default 400-400-400, with the run's batch norm and
-dropout) instead of the authors' one hidden layer of 512 with batch norm; the in-layer MLPs use the
-run's ``batch_norm`` flag (the authors always use batch norm there) and dropout; the attention
+dropout) instead of the authors' one hidden layer of 512 with batch norm (``mlp_c=[512]`` with
+``--batch-norm`` is theirs); the attention
 variants in the authors' code (DLF_att_cross/att_self, an extra multi-head self-attention token
 block) are not built — their README's default model, ``DLF``, has none.
 """
@@ -128,7 +133,8 @@ class DLF(nn.Module):
         f = self.embedding.num_fields
         layers, n = [], f
         for _ in range(dlf_layers):
-            layers.append(DLFLayer(f, n, embedding_dim, dlf_tokens, dlf_tokens, dlf_rank, dlf_hidden, dropout, batch_norm))
+            # the in-layer MLPs always have batch norm, as the authors' DLF_MLP (its default, never overridden)
+            layers.append(DLFLayer(f, n, embedding_dim, dlf_tokens, dlf_tokens, dlf_rank, dlf_hidden, dropout, True))
             n = layers[-1].num_out
         self.layers = nn.ModuleList(layers)
         self.head = MLP(n * embedding_dim, mlp_c, output_dim=1, dropout=dropout, batch_norm=batch_norm)
