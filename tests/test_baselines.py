@@ -261,13 +261,14 @@ def test_parameter_counts_by_hand():
     first_order = V + 1  # one weight per value + bias
     kw = dict(embedding_dim=D, mlp_c=[8, 6], mlp_s=[99], dropout=0.0, batch_norm=False)
     assert count_parameters(build_model("dnn", VOCAB, 0, **kw)) == V * D + mlp
-    assert count_parameters(build_model("widedeep", VOCAB, 0, **kw)) == V * D + first_order + mlp
+    # FuxiCTR's (PyTorch) Wide & Deep: the wide term has no bias (the deep output layer has one)
+    assert count_parameters(build_model("widedeep", VOCAB, 0, **kw)) == V * D + V + mlp
     # DeepFM's second-order term has no parameters of its own
     assert count_parameters(build_model("deepfm", VOCAB, 0, **kw)) == V * D + first_order + mlp
     # one numeric field adds a D-vector to the embedding and one scalar to the first-order term
     assert count_parameters(build_model("deepfm", VOCAB, 1, **kw)) == (V + 1) * D + first_order + 1 + (d + D) * 8 + 8 + 54 + 7
     # batch norm adds a scale and a shift per hidden unit
-    assert count_parameters(build_model("widedeep", VOCAB, 0, **{**kw, "batch_norm": True})) == V * D + first_order + mlp + 2 * (8 + 6)
+    assert count_parameters(build_model("widedeep", VOCAB, 0, **{**kw, "batch_norm": True})) == V * D + V + mlp + 2 * (8 + 6)
     cross = 2 * d  # w and b per DCN layer
     assert count_parameters(build_model("dcn", VOCAB, 0, **kw, num_cross_layers=2)) == V * D + 2 * cross + (d + 1) + mlp
     cross2 = d * d + d  # W and b per DCNv2 layer

@@ -16,8 +16,8 @@ from tfbench.models import (
     DFM_CHOICES, MODELS, SSEM_CHOICES, TF4CTR_PLUGIN_MODELS, build_model, count_parameters, embedding_modules,
 )
 from tfbench.models.interactions import fm_second_order
-from tfbench.models.tf4ctr import SeparateEmbeddings, SharedEmbedding
-from tfbench.models.tf4ctr_plugin import field_inputs
+from tfbench.models.tf4ctr import SeparateEmbeddings
+from tfbench.models.tf4ctr_plugin import field_inputs, mlp_stream
 from tfbench.runner import build_for, train_settings
 from tfbench.train import fit, resolve_device, seed_everything
 
@@ -43,6 +43,7 @@ def test_the_plugin_models_are_the_papers_three():
 
 
 # ---------------------------------------------------------------- structure
+# (value-for-value parity with the authors' classes: tests/test_parity_plugin.py)
 @pytest.mark.parametrize("name", PLUGIN)
 @pytest.mark.parametrize("ssem,dfm", list(itertools.product(SSEM_CHOICES, DFM_CHOICES)))
 def test_every_ssem_and_dfm_gives_three_logits_and_trains_every_table(name, ssem, dfm):
@@ -50,30 +51,73 @@ def test_every_ssem_and_dfm_gives_three_logits_and_trains_every_table(name, ssem
     out = m(batch(), torch.rand(6, 2))
     assert out.logit.shape == out.simple.shape == out.complex.shape == (6,)
     make_objective("tf")(out, torch.tensor([1.0, 0, 1, 0, 0, 1])).backward()
-    assert not hasattr(m, "embedding")  # the SSEM replaces the shared embedding
+    if name == "widedeep":
+        assert not hasattr(m, "ssem")  # the authors' Wide & Deep plug-in has no SSEM
+    else:
+        assert not hasattr(m, "embedding")  # the SSEM replaces the shared embedding
     assert all(e.table.weight.grad is not None and e.table.weight.grad.abs().sum() > 0 for e in embedding_modules(m))
     assert {id(e) for e in m.embeddings} == {id(e) for e in embedding_modules(m)}
+
+
+def test_widedeep_ignores_ssem_as_the_authors_class_does():
+    x = batch()
+    outs = [plugged("widedeep", ssem, "CF")(x, None) for ssem in SSEM_CHOICES]
+    for o in outs[1:]:
+        for a, b in zip(outs[0], o):
+            if a is not None:
+                torch.testing.assert_close(a, b)
 
 
 @pytest.mark.parametrize("name", PLUGIN)
 def test_wsf_starts_as_the_mean_of_the_two_logits_and_sum_adds_them(name):
     x = batch()
-    out = plugged(name, "SER", "WSF")(x, None)
-    torch.testing.assert_close(out.logit, 0.5 * out.simple + 0.5 * out.complex)
-    out = plugged(name, "GM", "Sum")(x, None)
-    torch.testing.assert_close(out.logit, out.simple + out.complex)
+    m = plugged(name, "SER", "WSF")
+    out = m(x, None)
+    outside = m.first_order(x, None) if name == "xdeepfm" else 0.0  # xDeepFM's linear term is outside the DFM
+    torch.testing.assert_close(out.logit, 0.5 * out.simple + 0.5 * out.complex + outside)
+    m = plugged(name, "GM", "Sum")
+    out = m(x, None)
+    outside = m.first_order(x, None) if name == "xdeepfm" else 0.0
+    torch.testing.assert_close(out.logit, out.simple + out.complex + outside)
 
 
 @pytest.mark.parametrize("ssem,easy_dim", [("SER", 2), ("GM", 4), ("MoE", 4), ("Share", 4)])
-def test_the_ssem_output_is_reshaped_to_fields(ssem, easy_dim):
+def test_deepfm_streams(ssem, easy_dim):
     m = plugged("deepfm", ssem)
-    emb_es, emb_hs = field_inputs(m.ssem, batch(), None)
-    assert emb_es.shape == (6, len(VOCAB), easy_dim) and emb_hs.shape == (6, len(VOCAB), 4)
     x = batch()
+    h_es, h_hs = m.ssem(x, None)
+    assert h_es.shape == (6, len(VOCAB) * easy_dim) and h_hs.shape == (6, len(VOCAB) * 4)
     out = m(x, None)
-    # DeepFM's simple encoder is the FM on the easy input, its complex encoder the DNN on the hard one
-    torch.testing.assert_close(out.simple, m.first_order(x, None) + fm_second_order(emb_es))
-    torch.testing.assert_close(out.complex, m.dnn(emb_hs.flatten(1)).squeeze(-1))
+    # simple: fc1 on the FM, whose second-order term is the authors' (flat vector, summed over the batch)
+    fm2 = 0.5 * (h_es.sum(1).pow(2) - h_es.pow(2).sum(1)).sum()
+    torch.testing.assert_close(out.simple, m.simple_head((m.first_order(x, None) + fm2).unsqueeze(-1)).squeeze(-1))
+    torch.testing.assert_close(out.complex, m.dnn(h_hs).squeeze(-1))
+    # fm="fields": the per-row FM over the field embeddings of the easy input
+    f = plugged("deepfm", ssem, fm="fields")
+    emb_es, _ = field_inputs(f.ssem, x, None)
+    assert emb_es.shape == (6, len(VOCAB), easy_dim)
+    z = f.first_order(x, None) + fm_second_order(emb_es)
+    torch.testing.assert_close(f(x, None).simple, f.simple_head(z.unsqueeze(-1)).squeeze(-1))
+    with pytest.raises(ValueError, match="fm must be"):
+        plugged("deepfm", ssem, fm="bogus")
+
+
+def test_xdeepfm_and_widedeep_streams():
+    x = batch()
+    m = plugged("xdeepfm", "GM", "CF")
+    emb_es, emb_hs = field_inputs(m.ssem, x, None)
+    out = m(x, None)
+    h_s = m.cin_head(m.cin(emb_es))
+    h_c, z_c = mlp_stream(m.dnn, emb_hs.flatten(1))
+    torch.testing.assert_close(out.simple, m.simple_head(h_s).squeeze(-1))
+    torch.testing.assert_close(out.complex, z_c)
+    torch.testing.assert_close(out.logit, m.fusion.out(torch.cat([h_s, h_c], -1)).squeeze(-1) + m.first_order(x, None))
+    wd = plugged("widedeep", "SER", "WSF")
+    out = wd(x, None)
+    torch.testing.assert_close(out.simple, wd.wide(x, None))  # WSF: z_s is the wide term itself
+    torch.testing.assert_close(out.complex, wd.deep(wd.embedding(x).flatten(1)).squeeze(-1))
+    wd = plugged("widedeep", "SER", "MoEF")
+    torch.testing.assert_close(wd(x, None).simple, wd.simple_head(wd.wide(x, None).unsqueeze(-1)).squeeze(-1))
 
 
 def test_ser_widths_of_the_encoders():
@@ -81,11 +125,15 @@ def test_ser_widths_of_the_encoders():
     assert isinstance(m.ssem, SeparateEmbeddings)
     assert m.ssem.easy.table.weight.shape == (sum(VOCAB), 2) and m.ssem.hard.table.weight.shape == (sum(VOCAB), 4)
     assert m.dnn[0].in_features == len(VOCAB) * 4
+    # the CIN's head projects its 3 + 2 pooled maps to the DNN's width; fc1 reads that
+    assert m.cin_head.weight.shape == (6, 5) and m.simple_head.weight.shape == (1, 6)
+    assert m.first_order.bias is None
     wd = plugged("widedeep")
-    assert wd.wide.in_features == len(VOCAB) * 2  # the wide linear term reads h_es
+    assert wd.wide.bias is None and wd.simple_head is None and wd.embedding.table.weight.shape == (sum(VOCAB), 4)
+    assert plugged("deepfm").simple_head.weight.shape == (1, 1)
 
 
-@pytest.mark.parametrize("name", PLUGIN)
+@pytest.mark.parametrize("name", ["deepfm", "xdeepfm"])
 def test_the_explicit_encoder_sees_the_easy_input_and_the_dnn_the_hard_input(name):
     m = plugged(name, "SER")
     x = batch()
@@ -102,36 +150,40 @@ def test_the_explicit_encoder_sees_the_easy_input_and_the_dnn_the_hard_input(nam
     assert not torch.allclose(hard_changed.complex, easy_changed.complex)
 
 
-@pytest.mark.parametrize("name", ["deepfm", "xdeepfm"])
-def test_share_and_sum_is_the_plain_model(name):
-    """With one shared embedding and a plain sum the plug-in is the baseline itself."""
+def identity_head(head):
+    with torch.no_grad():
+        head.weight.zero_()
+        head.weight[0, 0] = 1.0
+        head.bias.zero_()
+
+
+@pytest.mark.parametrize("name", PLUGIN)
+def test_share_and_sum_with_identity_heads_is_the_plain_model(name):
+    """With one shared embedding, a plain sum, fc1 the identity (and, for xDeepFM, the CIN's
+    projection carrying the plain CIN head in its first row) the plug-in is the baseline itself."""
     torch.manual_seed(1)
     plain = build_model(name, VOCAB, 2, **SMALL).eval()
-    tf = plugged(name, "Share", "Sum", num_numeric=2)
-    assert isinstance(tf.ssem, SharedEmbedding)
-    state = {k.replace("embedding.", "ssem.embedding.", 1) if k.startswith("embedding.") else k: v
-             for k, v in plain.state_dict().items()}
+    tf = plugged(name, "Share", "Sum", num_numeric=2, fm="fields")
+    state = dict(plain.state_dict())
+    if name != "widedeep":
+        state = {k.replace("embedding.", "ssem.embedding.", 1) if k.startswith("embedding.") else k: v
+                 for k, v in state.items()}
+    if name == "xdeepfm":
+        w = torch.zeros_like(tf.cin_head.weight)
+        w[0] = state["cin_head.weight"][0]
+        b = torch.zeros_like(tf.cin_head.bias)
+        b[0] = state["cin_head.bias"][0]
+        state["cin_head.weight"], state["cin_head.bias"] = w, b
+    identity_head(tf.simple_head)
+    state.update({f"simple_head.{k}": v for k, v in tf.simple_head.state_dict().items()})
     tf.load_state_dict(state)
     x, x_num = batch(), torch.rand(6, 2)
     a, b = plain(x, x_num), tf(x, x_num)
-    for u, v in zip(a, b):
-        if u is not None:
-            torch.testing.assert_close(u, v)
-    assert count_parameters(tf) == count_parameters(plain)
-
-
-def test_widedeep_share_keeps_the_deep_part_and_reads_the_wide_term_off_the_embedding():
-    torch.manual_seed(1)
-    plain = build_model("widedeep", VOCAB, 0, **SMALL).eval()
-    tf = plugged("widedeep", "Share", "Sum")
-    with torch.no_grad():
-        tf.ssem.embedding.table.weight.copy_(plain.embedding.table.weight)
-    tf.deep.load_state_dict(plain.deep.state_dict())
-    x = batch()
-    out = tf(x, None)
-    torch.testing.assert_close(out.complex, plain(x, None).complex)
-    h = tf.ssem.embedding(x).flatten(1)
-    torch.testing.assert_close(out.simple, (h @ tf.wide.weight.T + tf.wide.bias).squeeze(-1))
+    torch.testing.assert_close(a.logit, b.logit)
+    torch.testing.assert_close(a.complex, b.complex)
+    # xDeepFM's plain z_s holds the first-order term, the plug-in's (the authors' y_sim) does not
+    lr = plain.first_order(x, x_num) if name == "xdeepfm" else 0.0
+    torch.testing.assert_close(a.simple, b.simple + lr)
 
 
 # ---------------------------------------------------------------- configuration
@@ -189,7 +241,7 @@ def test_every_plugged_baseline_learns_synthetic(name, tiny_synthetic):
     assert cfg.resolved_loss == "tf"
     seed_everything(cfg.seed)
     model = build_for(cfg, tiny_synthetic)
-    assert model.tf4ctr and isinstance(model.ssem, SeparateEmbeddings)
+    assert model.tf4ctr and (name == "widedeep" or isinstance(model.ssem, SeparateEmbeddings))
     objective = make_objective(cfg.resolved_loss, **cfg.loss_hyperparameters())
     result = fit(model, tiny_synthetic, objective, train_settings(cfg), resolve_device("cpu"))
     assert result.test["AUC"] > 0.65, result.test
@@ -223,5 +275,7 @@ def test_models_params_lists_every_model_with_its_count():
     assert counts["dcn"] == count_parameters(build_model("dcn", FRAPPE_VOCAB_SIZES, 0, **paper, num_cross_layers=3))
     tf_deepfm = build_model("deepfm", FRAPPE_VOCAB_SIZES, 0, **paper, tf4ctr=True, ssem="SER", dfm="WSF")
     assert counts["deepfm --tf4ctr"] == count_parameters(tf_deepfm)
-    # SER adds a half-width easy table; WSF two scalars
-    assert counts["deepfm --tf4ctr"] == counts["deepfm"] + sum(FRAPPE_VOCAB_SIZES) * 8 + 2
+    # SER adds a half-width easy table; WSF two scalars; fc1 a weight and a bias
+    assert counts["deepfm --tf4ctr"] == counts["deepfm"] + sum(FRAPPE_VOCAB_SIZES) * 8 + 2 + 2
+    # Wide & Deep: no SSEM, WSF's two scalars only
+    assert counts["widedeep --tf4ctr"] == counts["widedeep"] + 2

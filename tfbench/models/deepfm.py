@@ -7,8 +7,11 @@ the FM and hard encoder the MLP):
   complex z_c = DNN = MLP(``mlp_c``)(flattened embedding) → 1
   logit   = z_s + z_c
 
-With ``tf4ctr=True`` (Table VIII) the FM's second-order term reads the SSEM's easy input, the DNN
-its hard input, and a DFM fuses the two logits (h_s = [z_s]); see ``tf4ctr_plugin``.
+With ``tf4ctr=True`` (Table VIII, as the authors' TF4CTRv2_DeepFM): an SSEM at the bottom; the
+simple encoder is the FM on the SSEM's easy output, h_s = [FM] (by default the authors'
+batch-summed second-order term on the flat easy vector, see ``tf4ctr_plugin``), z_s = fc1(h_s) a
+Linear(1, 1); the complex encoder is the DNN's hidden layers on the hard output, z_c its output
+layer; a DFM fuses them.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ import torch
 from torch import nn
 
 from tfbench.models.interactions import FirstOrder, fm_second_order
-from tfbench.models.layers import MLP, FieldEmbedding
+from tfbench.models.layers import MLP, FieldEmbedding, linear
 from tfbench.models.output import ModelOutput
-from tfbench.models.tf4ctr_plugin import field_inputs, fuse, make_fusion, make_sample_selection, mlp_stream
+from tfbench.models.tf4ctr_plugin import (
+    FM_CHOICES, flat_batch_fm, fuse, make_fusion, make_sample_selection, mlp_stream,
+)
 
 
 class DeepFM(nn.Module):
@@ -37,10 +42,14 @@ class DeepFM(nn.Module):
         ssem: str = "SER",
         dfm: str = "WSF",
         vf_tau: float = 0.8,
+        fm: str = "authors",
         **_unused,
     ):
         super().__init__()
+        if fm not in FM_CHOICES:
+            raise ValueError(f"fm must be one of {', '.join(FM_CHOICES)}, got {fm!r}")
         self.tf4ctr = tf4ctr
+        self.fm = fm
         if tf4ctr:
             self.ssem = make_sample_selection(ssem, vocab_sizes, embedding_dim, num_numeric, dropout, batch_norm)
         else:
@@ -49,6 +58,7 @@ class DeepFM(nn.Module):
         d = (len(vocab_sizes) + num_numeric) * embedding_dim
         self.dnn = MLP(d, mlp_c, output_dim=1, dropout=dropout, batch_norm=batch_norm)
         if tf4ctr:
+            self.simple_head = linear(1, 1)  # the authors' DFM fc1 on the FM's output
             self.fusion = make_fusion(dfm, 1, list(mlp_c)[-1], vf_tau)
 
     @property
@@ -58,10 +68,15 @@ class DeepFM(nn.Module):
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None) -> ModelOutput:
         if self.tf4ctr:
-            emb_es, emb_hs = field_inputs(self.ssem, x_cat, x_num)
-            z_s = self.first_order(x_cat, x_num) + fm_second_order(emb_es)
-            h_c, z_c = mlp_stream(self.dnn, emb_hs.flatten(1))
-            return fuse(self.fusion, z_s.unsqueeze(-1), h_c, z_s, z_c)
+            h_es, h_hs = self.ssem(x_cat, x_num)
+            if self.fm == "authors":
+                second = flat_batch_fm(h_es)
+            else:
+                second = fm_second_order(h_es.reshape(h_es.shape[0], self.ssem.embeddings[0].num_fields, -1))
+            h_s = (self.first_order(x_cat, x_num) + second).unsqueeze(-1)
+            z_s = self.simple_head(h_s).squeeze(-1)
+            h_c, z_c = mlp_stream(self.dnn, h_hs)
+            return fuse(self.fusion, h_s, h_c, z_s, z_c)
         emb = self.embedding(x_cat, x_num)
         z_s = self.first_order(x_cat, x_num) + fm_second_order(emb)
         z_c = self.dnn(emb.flatten(1)).squeeze(-1)

@@ -1,31 +1,39 @@
 """TF4CTR as a plug-in of a parallel baseline (paper §III-G, last paragraph; §IV-B4, Table VIII).
 
 DeepFM, Wide & Deep and xDeepFM take ``tf4ctr=True`` (``--tf4ctr``). Their explicit component
-becomes TF4CTR's simple encoder and their DNN its complex encoder; a Sample Selection Embedding
-Module replaces the shared field embedding at the bottom and a Dynamic Fusion Module replaces
-the logit sum at the top; the run's loss defaults to the Twin Focus loss:
+becomes TF4CTR's simple encoder and their DNN's hidden layers its complex encoder; a Dynamic Fusion
+Module replaces the logit sum at the top, and the run's loss defaults to the Twin Focus loss on
+the two heads' logits z_s, z_c. Each follows the authors' own plug-in class (salmon1802/TF4CTR,
+TF4CTR_torch/src/TF4CTRv2_{DeepFM,WideDeep,xDeepFM}.py), checked logit for logit in
+tests/test_parity_plugin.py:
 
-    h_es, h_hs = SSEM(x)                               (flat vectors, as for TF4CTR itself)
-    E_es = h_es as [B, F, d_es],  E_hs = h_hs as [B, F, d]
-                 (d_es = d/2 for SER, whose easy embedding has half the dimension; d for GM,
-                  MoE and Share. For MoE the "fields" are a reshape of the expert output.)
-    simple   h_s, z_s = explicit component(E_es)
-    complex  h_c = hidden layers of the DNN(E_hs),  z_c = its 1-unit output layer(h_c)
-    logit    = DFM(h_s, h_c, z_s, z_c)
+  the DFM block   h_s, h_c = the two encoders' outputs; z_s = fc1(h_s), z_c = fc2(h_c) (fc2 = the
+                  DNN's 1-unit output layer); logit = DFM(h_s, h_c, z_s, z_c) (+ a term outside it)
 
-The DFM modules (``tfbench.models.tf4ctr``) read encoder representations h_s, h_c and logits
-z_s, z_c. h_c is the DNN's last hidden layer (``mlp_c[-1]`` wide). An explicit encoder whose
-only representation is its logit passes that logit as a 1-dim representation, h_s = [z_s]:
+  deepfm    SSEM (ssem) at the bottom. h_s = [FM(x, h_es)] (1-dim): the first-order term with its
+            bias plus the FM's second-order term, which the authors compute on the SSEM's *flat*
+            easy vector h_es ∈ R^{F·d_es} — each coordinate a "field" of dimension 1, and the
+            per-row sums added up over the batch (FuxiCTR's InnerProductInteraction on a 2-D
+            input), so every row gets the same batch-level number
+              FM2 = 0.5 · Σ_b [(Σ_k h_bk)² − Σ_k h_bk²];
+            that is our default (``fm="authors"``); ``fm="fields"`` is the textbook per-row FM over
+            the F field embeddings of h_es. z_s = fc1(h_s), a Linear(1, 1). h_c = DNN(h_hs).
+  widedeep  no SSEM: one embedding feeds the deep part (the authors' class builds none and ignores
+            its SSM argument; so does ours with ``ssem``); h_s = z_s-input = the wide term
+            Σ_f w_{f,x_f} on the raw features, without bias (their LogisticRegression(use_bias=False)).
+            With WSF z_s = h_s (their WSF has no fc1); with the other DFMs z_s = fc1(h_s).
+  xdeepfm   SSEM at the bottom; h_s = the CIN of the easy field embeddings [B, F, d_es], its pooled
+            maps projected to mlp_c[-1] (FuxiCTR's CompressedInteractionNet(output_dim=
+            hard_hidden_units[-1])); z_s = fc1(h_s). The first-order term Σ_f w_{f,x_f} (no bias)
+            is added to the DFM's output, outside the DFM and outside z_s:
+              logit = DFM(h_s, h_c, z_s, z_c) + Σ_f w_{f,x_f}.
 
-  deepfm    z_s = b + Σ_f w_{f,x_f} + Σ_{i<j} <e^es_i, e^es_j>   (first-order table + FM on E_es);
-            h_s = [z_s]
-  widedeep  z_s = u^T h_es + b   (the wide linear term read off the easy input; with SER it is a
-            first-order term whose weight of value x in field f, <u_f, e^es_{f,x}>, is factored
-            through the easy table, as expressive as the plain model's own dim-1 table);
-            h_s = [z_s]
-  xdeepfm   z_s = Σ_f w_{f,x_f} + w_cin^T p + b,  p = CIN(E_es) (sum-pooled maps);
-            h_s = [p ‖ Σ_f w_{f,x_f}]  (the CIN's pooled maps and the first-order logit, so that
-            CF / MoEF / VF see every part of z_s)
+Where the authors' code fails we extend it the evident way (their failures are recorded in
+tests/fixtures/parity/plugin/reference_failures.json): their VF sizes W_hs by the simple
+encoder's width, so DeepFM's and Wide & Deep's VF (1-dim h_s) crash there — ours sizes it by h_c;
+their xDeepFM hands the CIN flat vectors for GM, MoE and Share and crashes — ours reshapes the
+SSEM's easy output to [B, F, ·] fields first. VF: the authors draw Gumbel noise in evaluation too;
+ours evaluates with the deterministic softmax(π/τ) (see ``VotingFusion``).
 
 The plain models (``tf4ctr=False``) are unchanged: same modules, same initialisation order.
 """
@@ -40,8 +48,13 @@ from tfbench.models.tf4ctr import Fusion, SampleSelection, make_fusion, make_sam
 
 # The baselines that take ``tf4ctr=True`` (Table VIII).
 PLUGIN_MODELS = ("deepfm", "widedeep", "xdeepfm")
+# DeepFM's second-order term in the plug-in: the authors' (flat, batch-summed) or per-row over fields.
+FM_CHOICES = ("authors", "fields")
 
-__all__ = ["PLUGIN_MODELS", "make_sample_selection", "make_fusion", "field_inputs", "mlp_stream", "fuse"]
+__all__ = [
+    "PLUGIN_MODELS", "FM_CHOICES", "make_sample_selection", "make_fusion", "field_inputs", "mlp_stream", "fuse",
+    "flat_batch_fm",
+]
 
 
 def field_inputs(ssem: SampleSelection, x_cat: torch.Tensor, x_num: torch.Tensor | None):
@@ -57,6 +70,14 @@ def mlp_stream(mlp: MLP, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     for layer in layers[:-1]:
         x = layer(x)
     return x, layers[-1](x).squeeze(-1)
+
+
+def flat_batch_fm(h: torch.Tensor) -> torch.Tensor:
+    """The authors' DeepFM plug-in's second-order term on a flat [B, K] input, broadcast to [B]:
+    0.5 · Σ_b [(Σ_k h_bk)² − Σ_k h_bk²] (FuxiCTR's product_sum over dim 1 of a 2-D tensor, whose
+    final ``sum(dim=-1)`` then runs over the batch)."""
+    per_row = 0.5 * (h.sum(dim=1).pow(2) - h.pow(2).sum(dim=1))
+    return per_row.sum().expand(h.shape[0])
 
 
 def fuse(fusion: Fusion, h_s: torch.Tensor, h_c: torch.Tensor, z_s: torch.Tensor, z_c: torch.Tensor) -> ModelOutput:

@@ -14,9 +14,12 @@ the CIN head's bias b is the explicit stream's only bias. FuxiCTR's code default
 layers is [16, 16, 16] (its config template uses [32, 32, 32] at embedding 40 and the TF4CTR
 authors' xDeepFM run on Frappe [64, 64]); ours is [16, 16], two layers of 16 maps.
 
-With ``tf4ctr=True`` (Table VIII) the CIN reads the SSEM's easy input, the DNN its hard input,
-and a DFM fuses the two logits, with h_s = [p ‖ Σ_f w_{f, x_f}] (the pooled CIN maps and the
-first-order logit); see ``tf4ctr_plugin``.
+With ``tf4ctr=True`` (Table VIII, as the authors' TF4CTRv2_xDeepFM): an SSEM at the bottom; the
+simple encoder is the CIN on the easy field embeddings with its head widened to mlp_c[-1],
+h_s = W p + b (FuxiCTR's CompressedInteractionNet(output_dim=hard_hidden_units[-1])), and
+z_s = fc1(h_s); the complex encoder is the DNN's hidden layers on the hard input, z_c its output
+layer; a DFM fuses them and the first-order term is added outside it:
+logit = DFM(h_s, h_c, z_s, z_c) + Σ_f w_{f, x_f}. See ``tf4ctr_plugin``.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from torch import nn
 from tfbench.models.interactions import CompressedInteractionNetwork, FirstOrder
 from tfbench.models.layers import MLP, FieldEmbedding, linear
 from tfbench.models.output import ModelOutput
-from tfbench.models.tf4ctr_plugin import field_inputs, fuse, make_fusion, make_sample_selection, mlp_stream
+from tfbench.models.tf4ctr_plugin import field_inputs, make_fusion, make_sample_selection, mlp_stream
 
 
 class XDeepFM(nn.Module):
@@ -57,10 +60,13 @@ class XDeepFM(nn.Module):
         self.first_order = FirstOrder(vocab_sizes, num_numeric, bias=False)
         f = len(vocab_sizes) + num_numeric
         self.cin = CompressedInteractionNetwork(f, cin_layers)
-        self.cin_head = linear(self.cin.output_dim, 1)
+        hidden = list(mlp_c)[-1]
+        # plain: the CIN's 1-unit head; plug-in: the CIN's projection to the DNN's width (h_s)
+        self.cin_head = linear(self.cin.output_dim, hidden if tf4ctr else 1)
         self.dnn = MLP(f * embedding_dim, mlp_c, output_dim=1, dropout=dropout, batch_norm=batch_norm)
         if tf4ctr:
-            self.fusion = make_fusion(dfm, self.cin.output_dim + 1, list(mlp_c)[-1], vf_tau)
+            self.simple_head = linear(hidden, 1)  # the authors' DFM fc1
+            self.fusion = make_fusion(dfm, hidden, hidden, vf_tau)
 
     @property
     def embeddings(self) -> list[FieldEmbedding]:
@@ -70,11 +76,11 @@ class XDeepFM(nn.Module):
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None) -> ModelOutput:
         if self.tf4ctr:
             emb_es, emb_hs = field_inputs(self.ssem, x_cat, x_num)
-            z_lr = self.first_order(x_cat, x_num)
-            p = self.cin(emb_es)
-            z_s = z_lr + self.cin_head(p).squeeze(-1)
+            h_s = self.cin_head(self.cin(emb_es))
+            z_s = self.simple_head(h_s).squeeze(-1)
             h_c, z_c = mlp_stream(self.dnn, emb_hs.flatten(1))
-            return fuse(self.fusion, torch.cat([p, z_lr.unsqueeze(-1)], dim=-1), h_c, z_s, z_c)
+            logit = self.fusion(h_s, h_c, z_s, z_c) + self.first_order(x_cat, x_num)
+            return ModelOutput(logit, z_s, z_c)
         emb = self.embedding(x_cat, x_num)
         z_s = self.first_order(x_cat, x_num) + self.cin_head(self.cin(emb)).squeeze(-1)
         z_c = self.dnn(emb.flatten(1)).squeeze(-1)
