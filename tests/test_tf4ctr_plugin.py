@@ -92,14 +92,14 @@ def test_deepfm_streams(ssem, easy_dim):
     fm2 = 0.5 * (h_es.sum(1).pow(2) - h_es.pow(2).sum(1)).sum()
     torch.testing.assert_close(out.simple, m.simple_head((m.first_order(x, None) + fm2).unsqueeze(-1)).squeeze(-1))
     torch.testing.assert_close(out.complex, m.dnn(h_hs).squeeze(-1))
-    # fm="fields": the per-row FM over the field embeddings of the easy input
-    f = plugged("deepfm", ssem, fm="fields")
+    # plugin_fm="fields": the per-row FM over the field embeddings of the easy input
+    f = plugged("deepfm", ssem, plugin_fm="fields")
     emb_es, _ = field_inputs(f.ssem, x, None)
     assert emb_es.shape == (6, len(VOCAB), easy_dim)
     z = f.first_order(x, None) + fm_second_order(emb_es)
     torch.testing.assert_close(f(x, None).simple, f.simple_head(z.unsqueeze(-1)).squeeze(-1))
     with pytest.raises(ValueError, match="fm must be"):
-        plugged("deepfm", ssem, fm="bogus")
+        plugged("deepfm", ssem, plugin_fm="bogus")
 
 
 def test_xdeepfm_and_widedeep_streams():
@@ -163,7 +163,7 @@ def test_share_and_sum_with_identity_heads_is_the_plain_model(name):
     projection carrying the plain CIN head in its first row) the plug-in is the baseline itself."""
     torch.manual_seed(1)
     plain = build_model(name, VOCAB, 2, **SMALL).eval()
-    tf = plugged(name, "Share", "Sum", num_numeric=2, fm="fields")
+    tf = plugged(name, "Share", "Sum", num_numeric=2, plugin_fm="fields")
     state = dict(plain.state_dict())
     if name != "widedeep":
         state = {k.replace("embedding.", "ssem.embedding.", 1) if k.startswith("embedding.") else k: v
@@ -279,3 +279,20 @@ def test_models_params_lists_every_model_with_its_count():
     assert counts["deepfm --tf4ctr"] == counts["deepfm"] + sum(FRAPPE_VOCAB_SIZES) * 8 + 2 + 2
     # Wide & Deep: no SSEM, WSF's two scalars only
     assert counts["widedeep --tf4ctr"] == counts["widedeep"] + 2
+
+
+def test_plugin_settings_reach_the_plugins_and_stay_out_of_default_keys():
+    from tfbench.config import RunConfig
+    from tfbench.models.tf4ctr import VotingFusion
+    on = RunConfig(model="deepfm", tf4ctr=True, dfm="VF")
+    assert on.model_hyperparameters()["plugin_fm"] == "authors"
+    assert "plugin_fm" not in on.effective_dict() and "vf_eval" not in on.effective_dict()
+    fields = on.replace(plugin_fm="fields")
+    assert fields.effective_dict()["plugin_fm"] == "fields"
+    assert "plugin_fm" not in RunConfig(model="deepfm", plugin_fm="fields").effective_dict()   # plain DeepFM ignores it
+    assert "plugin_fm" not in on.replace(model="xdeepfm", plugin_fm="fields").effective_dict()
+    m = build_model("xdeepfm", [5, 7, 3], 0, **on.replace(model="xdeepfm", vf_eval="gumbel", embedding_dim=4,
+                                                            mlp_c=(6,), cin_layers=(3,)).model_hyperparameters())
+    assert next(f for f in m.modules() if isinstance(f, VotingFusion)).eval_mode == "gumbel"
+    with pytest.raises(ConfigError, match="plugin_fm"):
+        RunConfig(model="deepfm", tf4ctr=True, plugin_fm="rows").validate(source="config")

@@ -19,7 +19,7 @@ from tfbench.errors import ConfigError
 from tfbench.losses import LOSSES
 from tfbench.models import (
     BRIDGE_CHOICES, DFM_CHOICES, IGNORES_MLP_C, IGNORES_MLP_S, MODEL_SETTINGS, MODELS, SSEM_CHOICES,
-    TF4CTR_PLUGIN_MODELS, VF_EVAL_CHOICES,
+    PLUGIN_FM_CHOICES, TF4CTR_PLUGIN_MODELS, VF_EVAL_CHOICES,
 )
 
 MONITORS = ("AUC", "gAUC", "AUC+gAUC", "logloss")
@@ -27,7 +27,7 @@ MONITORS = ("AUC", "gAUC", "AUC+gAUC", "logloss")
 # defaults, so earlier runs keep their keys.
 KEY_OMITS_DEFAULT = {
     "attention_layer_norm": False, "afn_dropout": -1.0, "eval_steps": 0, "vf_eval": "softmax", "fuxictr_head": False,
-    "cl4ctr_full_table": False,
+    "cl4ctr_full_table": False, "plugin_fm": "authors",
 }
 # Settings that are lists of layer widths ('400,400' on the command line, a list in YAML and JSON).
 UNIT_LISTS = ("mlp_s", "mlp_c", "cin_layers", "afn_hidden_units", "euler_orders")
@@ -51,6 +51,7 @@ class RunConfig:
     batch_norm: bool = True
     vf_tau: float = 0.8
     vf_eval: str = "softmax"            # tf4ctr, VF at evaluation: softmax (deterministic) or gumbel (the authors')
+    plugin_fm: str = "authors"          # deepfm --tf4ctr: FM term as the authors' class (authors: one batch-level number) or per row (fields)
     # deepfm, widedeep, xdeepfm: TF4CTR plug-in (Table VIII): SSEM (ssem) at the bottom, DFM (dfm) on top,
     # explicit part = simple encoder, DNN = complex encoder; the loss defaults to tf
     tf4ctr: bool = False
@@ -153,6 +154,7 @@ class RunConfig:
             d.pop("vf_eval")
         if not self.tf4ctr:
             d.pop("tf4ctr")  # keeps the keys of plain runs independent of this flag's existence
+            d.pop("plugin_fm")
         for name, default in KEY_OMITS_DEFAULT.items():
             if d.get(name) == default:   # settings added later: at their default, old keys stay valid
                 d.pop(name)
@@ -213,6 +215,8 @@ class RunConfig:
             bad("ssem", f"is '{self.ssem}', must be one of {', '.join(SSEM_CHOICES)}")
         if self.dfm not in DFM_CHOICES:
             bad("dfm", f"is '{self.dfm}', must be one of {', '.join(DFM_CHOICES)}")
+        if self.plugin_fm not in PLUGIN_FM_CHOICES:
+            bad("plugin_fm", f"is '{self.plugin_fm}', must be one of {', '.join(PLUGIN_FM_CHOICES)}")
         if self.vf_eval not in VF_EVAL_CHOICES:
             bad("vf_eval", f"is '{self.vf_eval}', must be one of {', '.join(VF_EVAL_CHOICES)}")
         if self.monitor not in MONITORS:

@@ -22,6 +22,7 @@ from tfbench.models.interactions import BRIDGE_CHOICES
 from tfbench.models.layers import FieldEmbedding
 from tfbench.models.output import ModelOutput
 from tfbench.models.tf4ctr import DFM_CHOICES, SSEM_CHOICES, TF4CTR, VF_EVAL_CHOICES
+from tfbench.models.tf4ctr_plugin import FM_CHOICES as PLUGIN_FM_CHOICES
 from tfbench.models.tf4ctr_plugin import PLUGIN_MODELS as TF4CTR_PLUGIN_MODELS
 from tfbench.models.widedeep import WideDeep
 from tfbench.models.xdeepfm import XDeepFM
@@ -91,7 +92,8 @@ CROSS_MODELS = ("dcn", "dcnv2", "edcn")
 # Model-specific settings -> the models that read them; every other model ignores the setting
 # (it is left out of their hyperparameters and run keys).
 MODEL_SETTINGS: dict[str, tuple[str, ...]] = {
-    "vf_eval": ("tf4ctr",),
+    "vf_eval": ("tf4ctr", "deepfm", "widedeep", "xdeepfm"),   # the plug-ins read it with --tf4ctr only
+    "plugin_fm": ("deepfm",),                                 # with --tf4ctr only
     "num_cross_layers": CROSS_MODELS,
     "cin_layers": ("xdeepfm",),
     "attention_layers": ("autoint+",),
@@ -157,6 +159,6 @@ __all__ = [
     "MODELS", "CROSS_MODELS", "MODEL_SETTINGS", "IGNORES_MLP_S", "IGNORES_MLP_C", "ModelOutput", "TF4CTR",
     "DualMLP", "DNN", "WideDeep", "DeepFM", "DCN", "DCNv2", "XDeepFM", "AutoIntPlus", "AFNPlus", "EDCN",
     "EulerNet", "CL4CTR", "DLF",
-    "SSEM_CHOICES", "DFM_CHOICES", "VF_EVAL_CHOICES", "BRIDGE_CHOICES", "TF4CTR_PLUGIN_MODELS",
+    "SSEM_CHOICES", "DFM_CHOICES", "PLUGIN_FM_CHOICES", "VF_EVAL_CHOICES", "BRIDGE_CHOICES", "TF4CTR_PLUGIN_MODELS",
     "build_model", "embedding_modules", "count_parameters",
 ]

@@ -42,14 +42,15 @@ class DeepFM(nn.Module):
         ssem: str = "SER",
         dfm: str = "WSF",
         vf_tau: float = 0.8,
-        fm: str = "authors",
+        vf_eval: str = "softmax",
+        plugin_fm: str = "authors",
         **_unused,
     ):
         super().__init__()
-        if fm not in FM_CHOICES:
-            raise ValueError(f"fm must be one of {', '.join(FM_CHOICES)}, got {fm!r}")
+        if plugin_fm not in FM_CHOICES:
+            raise ValueError(f"plugin_fm must be one of {', '.join(FM_CHOICES)}, got {plugin_fm!r}")
         self.tf4ctr = tf4ctr
-        self.fm = fm
+        self.fm = plugin_fm
         if tf4ctr:
             self.ssem = make_sample_selection(ssem, vocab_sizes, embedding_dim, num_numeric, dropout, batch_norm)
         else:
@@ -59,7 +60,7 @@ class DeepFM(nn.Module):
         self.dnn = MLP(d, mlp_c, output_dim=1, dropout=dropout, batch_norm=batch_norm)
         if tf4ctr:
             self.simple_head = linear(1, 1)  # the authors' DFM fc1 on the FM's output
-            self.fusion = make_fusion(dfm, 1, list(mlp_c)[-1], vf_tau)
+            self.fusion = make_fusion(dfm, 1, list(mlp_c)[-1], vf_tau, vf_eval)
 
     @property
     def embeddings(self) -> list[FieldEmbedding]:

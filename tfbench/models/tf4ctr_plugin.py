@@ -16,7 +16,7 @@ tests/test_parity_plugin.py:
             per-row sums added up over the batch (FuxiCTR's InnerProductInteraction on a 2-D
             input), so every row gets the same batch-level number
               FM2 = 0.5 · Σ_b [(Σ_k h_bk)² − Σ_k h_bk²];
-            that is our default (``fm="authors"``); ``fm="fields"`` is the textbook per-row FM over
+            that is our default (``plugin_fm="authors"``, setting `plugin_fm`); ``plugin_fm="fields"`` is the textbook per-row FM over
             the F field embeddings of h_es. z_s = fc1(h_s), a Linear(1, 1). h_c = DNN(h_hs).
   widedeep  no SSEM: one embedding feeds the deep part (the authors' class builds none and ignores
             its SSM argument; so does ours with ``ssem``); h_s = z_s-input = the wide term

@@ -42,6 +42,7 @@ class WideDeep(nn.Module):
         ssem: str = "SER",
         dfm: str = "WSF",
         vf_tau: float = 0.8,
+        vf_eval: str = "softmax",
         **_unused,
     ):
         super().__init__()
@@ -53,7 +54,7 @@ class WideDeep(nn.Module):
         if tf4ctr:
             # the authors' WSF reads the wide term as z_s directly; their other DFMs put a fc1 on it
             self.simple_head = None if dfm == "WSF" else linear(1, 1)
-            self.fusion = make_fusion(dfm, 1, list(mlp_c)[-1], vf_tau)
+            self.fusion = make_fusion(dfm, 1, list(mlp_c)[-1], vf_tau, vf_eval)
 
     @property
     def embeddings(self) -> list[FieldEmbedding]:

@@ -49,6 +49,7 @@ class XDeepFM(nn.Module):
         ssem: str = "SER",
         dfm: str = "WSF",
         vf_tau: float = 0.8,
+        vf_eval: str = "softmax",
         **_unused,
     ):
         super().__init__()
@@ -66,7 +67,7 @@ class XDeepFM(nn.Module):
         self.dnn = MLP(f * embedding_dim, mlp_c, output_dim=1, dropout=dropout, batch_norm=batch_norm)
         if tf4ctr:
             self.simple_head = linear(hidden, 1)  # the authors' DFM fc1
-            self.fusion = make_fusion(dfm, hidden, hidden, vf_tau)
+            self.fusion = make_fusion(dfm, hidden, hidden, vf_tau, vf_eval)
 
     @property
     def embeddings(self) -> list[FieldEmbedding]:
