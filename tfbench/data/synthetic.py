@@ -20,7 +20,7 @@ The interactions carry most of the signal (logit std: first order 0.6, pairwise 
 1.5, noise 0.3), so the data separates first-order models from interaction models. Measured on
 20k rows (test split of 2,000): the noiseless teacher logit reaches AUC 0.88, logistic regression
 on one-hot features 0.55, logistic regression on one-hot features plus every crossed pair and
-triple of the interacting fields 0.81, a 3-epoch DNN 0.66 and DCN 0.75.
+triple of the interacting fields 0.84, 3-epoch DNN 0.66-0.71 and DCN 0.73-0.75.
 """
 
 from __future__ import annotations
