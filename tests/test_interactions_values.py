@@ -201,3 +201,21 @@ def test_regulation_module(tau, batch_norm):
     for bad in (0.0, -1.0):
         with pytest.raises(ValueError, match=f"the regulation temperature must be > 0, got {bad}"):
             RegulationModule(F, D, tau=bad)
+
+
+def test_constructor_defaults_and_smallest_valid_sizes():
+    vocab = [3, 5]
+    m = FirstOrder(vocab)
+    assert m.weights.numeric is None and sum(p.numel() for p in m.parameters()) == sum(vocab) + 1
+    assert all(isinstance(layer, CrossLayer) for layer in CrossNetwork(4, 2).layers)  # version 1 by default
+    assert all(isinstance(layer, CrossLayerV2) for layer in CrossNetwork(4, 2, version=2).layers)
+    assert len(CrossNetwork(4, 1).layers) == 1
+    cin = CompressedInteractionNetwork(F, [1])
+    assert cin.output_dim == 1 and cin.num_fields == F
+    x = t(rand(B, F, 6, seed=10))
+    attn = InteractingLayer(6, 6, 2).double().train()  # no attention dropout by default
+    torch.testing.assert_close(attn(x), attn.eval()(x))
+    reg = RegulationModule(F, D)
+    with torch.no_grad():
+        reg.cross_logits.copy_(torch.tensor([0.5, -1.0, 2.0, 0.0]))
+    np.testing.assert_allclose(n(reg.gates()[0]), softmax(np.array([0.5, -1.0, 2.0, 0.0])), rtol=1e-6)  # τ = 1

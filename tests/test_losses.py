@@ -234,3 +234,14 @@ def test_twin_focus_needs_both_heads():
     for out in (ModelOutput(z, z, None), ModelOutput(z, None, z)):
         with pytest.raises(ConfigError, match="^loss 'tf' needs a model with a simple and a complex encoder$"):
             TwinFocusLoss()(out, z)
+
+
+def test_add_aux_accepts_outputs_without_an_aux_field():
+    from types import SimpleNamespace
+
+    from tfbench.losses import add_aux
+
+    loss = torch.tensor(0.5)
+    assert add_aux(loss, SimpleNamespace(logit=torch.zeros(2))) is loss
+    assert add_aux(loss, ModelOutput(torch.zeros(2))) is loss
+    assert add_aux(loss, ModelOutput(torch.zeros(2), aux=torch.tensor(0.25))).item() == 0.75
