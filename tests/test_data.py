@@ -342,20 +342,44 @@ def test_synthetic_deterministic_and_seeded(tmp_path):
     assert a.fingerprint == b.fingerprint != c.fingerprint
 
 
-def test_synthetic_is_learnable(tmp_path):
-    sklearn = pytest.importorskip("sklearn")
+def test_synthetic_signal_is_mostly_in_interactions(tmp_path):
+    """Logistic regression on one-hot fields (first order only) stays near chance, while the same
+    regression given the crossed pairs and the triple of the interacting fields (the teacher's own
+    structure) learns it: so a model must model interactions to do well on this data.
+
+    Measured on 20k rows (2,000 test rows): first order 0.554, with the crosses 0.80 (teacher 0.88).
+    """
+    import itertools
+
+    pytest.importorskip("sklearn")
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.preprocessing import OneHotEncoder
 
-    assert sklearn
+    from tfbench.data import synthetic
+
     ds = load("synthetic", tmp_path, synthetic_rows=20_000)
     y_all = np.concatenate([s.y for s in ds.splits().values()])
-    assert 0.25 <= y_all.mean() <= 0.42
-    enc = OneHotEncoder(handle_unknown="ignore").fit(ds.train.x_cat)
-    lr = LogisticRegression(max_iter=300).fit(enc.transform(ds.train.x_cat), ds.train.y)
-    auc = roc_auc_score(ds.test.y, lr.predict_proba(enc.transform(ds.test.x_cat))[:, 1])
-    assert auc > 0.65, auc
+    assert 0.30 <= y_all.mean() <= 0.37
+
+    def lr_auc(features):
+        train, test = features(ds.train.x_cat), features(ds.test.x_cat)
+        enc = OneHotEncoder(handle_unknown="ignore").fit(train)
+        lr = LogisticRegression(max_iter=500).fit(enc.transform(train), ds.train.y)
+        return roc_auc_score(ds.test.y, lr.decision_function(enc.transform(test)))
+
+    col = {name: i for i, name in enumerate(SYN_FIELDS)}
+
+    def crossed(x):
+        # x_cat holds vocabulary indices < 100 for the interacting fields, so a*100 + b is injective
+        cols = [x[:, i] for i in range(x.shape[1])]
+        cols += [x[:, col[a]] * 100 + x[:, col[b]] for a, b in itertools.combinations(synthetic.PAIR_FIELDS, 2)]
+        cols += [x[:, col[a]] * 10_000 + x[:, col[b]] * 100 + x[:, col[c]] for a, b, c in synthetic.TRIPLES]
+        return np.stack(cols, axis=1)
+
+    first_order, with_crosses = lr_auc(lambda x: x), lr_auc(crossed)
+    assert 0.52 < first_order < 0.60, first_order
+    assert with_crosses > 0.75, with_crosses
     assert ds.info["synthetic"]["teacher_auc"] < 0.95  # not trivially separable
 
 

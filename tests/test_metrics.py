@@ -64,6 +64,63 @@ def test_single_class_cases_are_nan():
     assert math.isnan(gauc(y, torch.rand(10), torch.arange(10)))
 
 
+def test_evaluate_logits_values_match_sklearn_and_the_loop():
+    rng = np.random.default_rng(11)
+    n = 600
+    y = rng.integers(0, 2, n)
+    z = np.round(rng.normal(size=n) + y, 1)
+    g = rng.integers(0, 30, n)
+    got = evaluate_logits(torch.tensor(y), torch.tensor(z), torch.tensor(g))
+    assert set(got) == {"AUC", "logloss", "gAUC"}
+    assert got["AUC"] == pytest.approx(roc_auc_score(y, z), abs=1e-12)
+    assert got["logloss"] == pytest.approx(log_loss(y, 1 / (1 + np.exp(-z))), rel=1e-9)
+    assert got["gAUC"] == pytest.approx(reference_gauc(y, z, g), abs=1e-12)
+    assert set(evaluate_logits(torch.tensor(y), torch.tensor(z), None)) == {"AUC", "logloss"}
+
+
+def test_tie_averaged_ranks_match_scipy():
+    from scipy.stats import rankdata
+
+    from tfbench.metrics.ranking import _tie_averaged_ranks
+
+    s = torch.tensor(np.sort(np.random.default_rng(2).integers(0, 12, 200)).astype(np.float64))
+    change = torch.ones(200, dtype=torch.bool)
+    change[1:] = s[1:] != s[:-1]
+    ranks = _tie_averaged_ranks(change, torch.arange(200, dtype=torch.float64))
+    np.testing.assert_array_equal(ranks.numpy(), rankdata(s.numpy()))
+
+
+def test_metrics_accept_column_shaped_and_float32_inputs():
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 500)
+    z = (rng.normal(size=500) + y).astype(np.float32)
+    yt, zt = torch.tensor(y, dtype=torch.float32).reshape(-1, 1), torch.tensor(z).reshape(-1, 1)
+    assert auc(yt, zt) == pytest.approx(roc_auc_score(y, z), abs=1e-12)
+    # logloss is computed in float64 from float32 logits
+    assert logloss(yt, zt) == pytest.approx(log_loss(y, 1 / (1 + np.exp(-z.astype(np.float64)))), rel=1e-12)
+    g = torch.tensor(rng.integers(0, 5, 500)).reshape(-1, 1)
+    assert gauc(yt, zt, g) == pytest.approx(reference_gauc(y, z, g.numpy().ravel()), abs=1e-12)
+
+
+def test_auc_edge_values():
+    y = torch.tensor([0, 1, 0, 1, 1])
+    assert auc(y, torch.zeros(5)) == 0.5  # all tied
+    assert auc(y, torch.tensor([0.0, 1, 0, 1, 1])) == 1.0
+    assert auc(y, torch.tensor([1.0, 0, 1, 0, 0])) == 0.0
+    assert auc(y, torch.tensor([0.1, 0.4, 0.35, 0.8, 0.2])) == pytest.approx(5 / 6)  # 5 of the 6 (pos, neg) pairs ordered
+    assert math.isnan(auc(torch.zeros(4), torch.rand(4)))
+
+
+def test_gauc_single_group_equals_auc_and_no_two_class_group_is_nan():
+    rng = np.random.default_rng(8)
+    y = rng.integers(0, 2, 300)
+    z = np.round(rng.normal(size=300), 1)
+    assert gauc(torch.tensor(y), torch.tensor(z), torch.full((300,), 5)) == pytest.approx(roc_auc_score(y, z), abs=1e-12)
+    # every group single-class: NaN even though the whole split has both classes
+    g = torch.tensor([0, 0, 1, 1, 2])
+    assert math.isnan(gauc(torch.tensor([0, 0, 1, 1, 0]), torch.rand(5), g))
+
+
 def test_evaluate_logits_reports_gauc_only_with_groups():
     y = torch.tensor([0, 1, 0, 1])
     z = torch.tensor([-1.0, 1.0, 0.5, 2.0])

@@ -19,13 +19,29 @@ def batch(n=6):
 
 
 @pytest.mark.parametrize("ssem,dfm", list(itertools.product(SSEM_CHOICES, DFM_CHOICES)))
-def test_every_combination_returns_three_logits(ssem, dfm):
+def test_every_combination_wires_easy_input_to_z_s_and_hard_input_to_z_c(ssem, dfm):
     torch.manual_seed(0)
-    m = TF4CTR(VOCAB, embedding_dim=8, ssem=ssem, dfm=dfm, mlp_s=[16], mlp_c=[16, 16])
-    out = m(batch(), None)
-    assert out.logit.shape == out.simple.shape == out.complex.shape == (6,)
-    out.logit.sum().backward()  # the fused logit reaches the embeddings
-    assert all(e.table.weight.grad is not None for e in m.embeddings)
+    m = TF4CTR(VOCAB, embedding_dim=8, ssem=ssem, dfm=dfm, mlp_s=[16], mlp_c=[16, 16]).eval()
+    for e in m.embeddings:  # away from the 1e-4 init, so the streams' values are not all ~equal
+        torch.nn.init.normal_(e.table.weight)
+    x = batch()
+    out = m(x, None)
+    # Eq. 6 by hand from the modules: z_s reads only the SSEM's easy output, z_c only its hard one,
+    # and the logit is the DFM of (h_s, h_c, z_s, z_c)
+    easy, hard = m.ssem(x, None)
+    h_s, h_c = m.simple_encoder(easy), m.complex_encoder(hard)
+    z_s, z_c = m.simple_head(h_s).squeeze(-1), m.complex_head(h_c).squeeze(-1)
+    torch.testing.assert_close(out.simple, z_s)
+    torch.testing.assert_close(out.complex, z_c)
+    torch.testing.assert_close(out.logit, m.fusion(h_s, h_c, z_s, z_c))
+    assert out.simple.std() > 0 and out.complex.std() > 0 and not torch.allclose(out.simple, out.complex)
+    if dfm == "Sum":
+        torch.testing.assert_close(out.logit, z_s + z_c)
+    if dfm == "WSF":  # both weights start at 1/2
+        torch.testing.assert_close(out.logit, 0.5 * (z_s + z_c))
+    m.train()
+    m(x, None).logit.sum().backward()  # the fused logit reaches every embedding table
+    assert all(e.table.weight.grad.abs().sum() > 0 for e in m.embeddings)
 
 
 def test_ser_easy_embedding_has_half_the_dimension():
@@ -106,10 +122,17 @@ def test_dualmlp_sums_two_streams_and_parameter_count():
 
 
 def test_numeric_fields_are_embedded():
-    m = build_model("tf4ctr", VOCAB, 2, embedding_dim=4, ssem="Share", dfm="Sum", mlp_s=[8], mlp_c=[8])
-    out = m(batch(), torch.randn(6, 2))
-    assert out.logit.shape == (6,)
+    m = build_model("tf4ctr", VOCAB, 2, embedding_dim=4, ssem="Share", dfm="Sum", mlp_s=[8], mlp_c=[8]).eval()
     assert m.simple_encoder[0].in_features == (4 + 2) * 4
+    torch.nn.init.normal_(m.ssem.embedding.numeric)
+    x, x_num = batch(), torch.randn(6, 2)
+    # numeric field k is embedded as x_num[:, k] · v_k after the categorical fields
+    emb = m.ssem.embedding(x, x_num)
+    torch.testing.assert_close(emb[:, 4:], x_num.unsqueeze(-1) * m.ssem.embedding.numeric)
+    torch.testing.assert_close(emb[:, :4], m.ssem.embedding(x, None))
+    out = m(x, x_num)
+    torch.testing.assert_close(out.logit, out.simple + out.complex)
+    assert not torch.allclose(out.logit, m(x, 2 * x_num).logit)  # the numeric values reach the logit
 
 
 @pytest.mark.parametrize(
