@@ -21,7 +21,7 @@ from tfbench.models.interactions import (
     CrossLayer, CrossLayerV2, CrossNetwork, FirstOrder, fm_second_order,
 )
 
-from conftest import field_batch, t64, train_once
+from conftest import LEARNS_AUC, field_batch, t64, train_once
 
 VOCAB = [7, 5, 3, 9]
 NEW_MODELS = ["dnn", "widedeep", "deepfm", "dcn", "dcnv2"]
@@ -282,7 +282,7 @@ def test_first_order_weights_fall_under_the_embedding_regulariser():
 
 
 # ---------------------------------------------------------------- training
-# Tiny models, 3 epochs. 20k rows rather than 10k: with 10k the 1,000-row test split is so noisy
+# Tiny models, 3 epochs, thresholds from measured margins (conftest.LEARNS_AUC). 20k rows: with 10k the 1,000-row test split is so noisy
 # that even DualMLP lands near 0.64 test AUC for some seeds; 20k rows and lr 1e-2 leave every
 # model here at 0.67 or more over several seeds. Each training takes well under a second.
 TINY = dict(
@@ -296,14 +296,14 @@ def test_every_baseline_learns_synthetic(name, tiny_synthetic):
     cfg = RunConfig.from_dict({**TINY, "model": name})
     assert cfg.resolved_loss == "logloss"
     result = train_once(cfg, tiny_synthetic)
-    assert result.test["AUC"] > 0.65, result.test
+    assert result.test["AUC"] > LEARNS_AUC[name], result.test
 
 
 @pytest.mark.parametrize("model,loss", [("dcn", "tf"), ("deepfm", "focal"), ("dcnv2", "rce")])
 def test_tf_focal_and_rce_losses_train_a_baseline(model, loss, tiny_synthetic):
     cfg = RunConfig.from_dict({**TINY, "model": model, "loss": loss})
     result = train_once(cfg, tiny_synthetic)
-    assert result.test["AUC"] > 0.65, result.test
+    assert result.test["AUC"] > LEARNS_AUC[model, loss], result.test
 
 
 # ---------------------------------------------------------------- CLI
