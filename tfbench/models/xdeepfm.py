@@ -61,7 +61,8 @@ class XDeepFM(nn.Module):
         self.first_order = FirstOrder(vocab_sizes, num_numeric, bias=False)
         f = len(vocab_sizes) + num_numeric
         self.cin = CompressedInteractionNetwork(f, cin_layers)
-        hidden = list(mlp_c)[-1]
+        # the DNN's last hidden width (its input width when mlp_c is empty): the plug-in's h_c
+        hidden = list(mlp_c)[-1] if len(mlp_c) else f * embedding_dim
         # plain: the CIN's 1-unit head; plug-in: the CIN's projection to the DNN's width (h_s)
         self.cin_head = linear(self.cin.output_dim, hidden if tf4ctr else 1)
         self.dnn = MLP(f * embedding_dim, mlp_c, output_dim=1, dropout=dropout, batch_norm=batch_norm)
