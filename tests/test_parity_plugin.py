@@ -104,17 +104,22 @@ def map_plugin(name: str, ssm: str, dfm: str, ref: dict, n: int, hidden: int) ->
         if f"{lr}.bias" in ref:
             ours["first_order.bias"] = ref.pop(f"{lr}.bias")
     if name == "xdeepfm":
-        for k in [k for k in ref if k.startswith("easy_encoder.cin_layer.")]:
-            layer = int(re.search(r"layer_(\d+)", k).group(1)) - 1
-            w = ref.pop(k)
-            ours[f"cin.layers.{layer}.{k.rsplit('.', 1)[1]}"] = cin_weight(w, n) if w.dim() == 3 else w
-        move(ref, ours, "easy_encoder.fc", "cin_head")
+        map_cin(ref, ours, "easy_encoder", n)
     move(ref, ours, "hard_encoder.mlp", dnn)
     move(ref, ours, "DFM.fc2", f"{dnn}.{hidden}")
     move(ref, ours, "DFM.fc1", "simple_head")
     map_dfm(ref, ours, dfm)
     assert not ref, f"unmapped reference weights: {sorted(ref)}"
     return ours
+
+
+def map_cin(ref: dict, ours: dict, prefix: str, n: int) -> None:
+    """The reference CIN's layers ``{prefix}.cin_layer.layer_K`` and head ``{prefix}.fc`` → ours."""
+    for k in [k for k in ref if k.startswith(f"{prefix}.cin_layer.")]:
+        layer = int(re.search(r"layer_(\d+)", k).group(1)) - 1
+        w = ref.pop(k)
+        ours[f"cin.layers.{layer}.{k.rsplit('.', 1)[1]}"] = cin_weight(w, n) if w.dim() == 3 else w
+    move(ref, ours, f"{prefix}.fc", "cin_head")
 
 
 def map_fuxictr(name: str, ref: dict, n: int, cin: int = 0) -> dict:
@@ -128,11 +133,7 @@ def map_fuxictr(name: str, ref: dict, n: int, cin: int = 0) -> dict:
         if f"{lr}.bias" in ref:
             ours[f"{first}.bias"] = ref.pop(f"{lr}.bias")
     if name == "xdeepfm":
-        for k in [k for k in ref if k.startswith("cin.cin_layer.")]:
-            layer = int(re.search(r"layer_(\d+)", k).group(1)) - 1
-            w = ref.pop(k)
-            ours[f"cin.layers.{layer}.{k.rsplit('.', 1)[1]}"] = cin_weight(w, n) if w.dim() == 3 else w
-        move(ref, ours, "cin.fc", "cin_head")
+        map_cin(ref, ours, "cin", n)
     src = {"dnn": {"mlp.mlp": "dnn"}, "widedeep": {"dnn.mlp": "deep"}, "deepfm": {"mlp.mlp": "dnn"},
            "xdeepfm": {"dnn.mlp": "dnn"}, "dualmlp": {"mlp1.mlp": "stream_s", "mlp2.mlp": "stream_c"}}[name]
     for s, d in src.items():
