@@ -69,16 +69,3 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return True
-
-
-# Test-AUC thresholds of the 3-epoch "learns synthetic" tests of tests/test_baselines*.py: each is
-# midway between one-hot logistic regression on the same 20k rows (0.554; the teacher puts most of
-# its signal in interactions) and the lower of the model's measured test AUCs over seeds 2023 and 7.
-# EDCN and EulerNet are not here: after 3 epochs they score 0.51-0.54, no better than the
-# regression, so no threshold separates a working model from a broken one; their parity tests
-# (tests/test_parity_cross.py) pin their function to FuxiCTR's instead.
-LEARNS_AUC = {
-    "dnn": 0.605, "widedeep": 0.581, "deepfm": 0.582, "dcn": 0.644, "dcnv2": 0.629, "xdeepfm": 0.600,
-    "autoint+": 0.647, "afn+": 0.655, "cl4ctr": 0.649, "dlf": 0.602,
-    ("dcn", "tf"): 0.639, ("deepfm", "focal"): 0.563, ("dcnv2", "rce"): 0.623,
-}

@@ -15,7 +15,8 @@ from tfbench.cli.main import app
 from tfbench.config import RunConfig
 from tfbench.data import load_dataset
 from tfbench.db import ResultStore
-from tfbench.models import count_parameters
+from tfbench.losses import LOSSES
+from tfbench.models import MODELS, count_parameters
 from tfbench.runner import build_for
 
 from conftest import needs_frappe, train_once
@@ -179,11 +180,58 @@ def test_sigkill_mid_training_leaves_no_done_row_and_rerun_completes(isolated, t
     assert [e.epoch for e in row.epochs] == list(range(1, row.epochs_run + 1))
 
 
-def test_datasets_and_models_listings(isolated):
+def test_datasets_models_and_losses_listings(isolated):
     r = invoke("datasets")
     assert r.exit_code == 0 and "synthetic" in r.output and "frappe-nfm" in r.output
+    # one line per registered model and per loss, its name first
     r = invoke("models")
-    assert r.exit_code == 0 and "tf4ctr" in r.output and "dualmlp" in r.output
+    assert r.exit_code == 0 and [line.split()[0] for line in r.output.splitlines()] == sorted(MODELS)
+    r = invoke("losses")
+    assert r.exit_code == 0 and [line.split()[0] for line in r.output.splitlines()] == sorted(LOSSES)
+
+
+# ---------------------------------------------------------------- model and loss options
+def test_cli_trains_dcnv2_with_the_focal_loss_and_cross_options(isolated):
+    args = ["train", "--model", "dcnv2", "--num-cross-layers", "1", "--loss", "focal", "--focal-gamma", "1",
+            "--focal-alpha", "0.5", "--synthetic-rows", "2000", "--embedding-dim", "4", "--mlp-c", "8",
+            "--batch-size", "500", "--epochs", "1"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    (row,) = ResultStore(isolated).list_runs()
+    assert row.loss == "focal" and row.config["focal_gamma"] == 1.0 and row.config["focal_alpha"] == 0.5
+    assert row.config["num_cross_layers"] == 1
+    r = CliRunner().invoke(app, ["train", "--loss", "rce", "--rce-beta", "-1"])
+    assert r.exit_code == 2 and "--rce-beta" in r.output
+
+
+def test_cli_trains_autoint_with_the_attention_options(isolated):
+    args = ["train", "--model", "autoint+", "--attention-layers", "1", "--num-heads", "2", "--attention-dim", "6",
+            "--attention-scale", "--synthetic-rows", "2000", "--embedding-dim", "4", "--mlp-c", "8",
+            "--batch-size", "500", "--epochs", "1"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    (row,) = ResultStore(isolated).list_runs()
+    assert row.model == "autoint+"
+    assert (row.config["attention_layers"], row.config["attention_dim"], row.config["attention_scale"]) == (1, 6, True)
+    r = CliRunner().invoke(app, ["train", "--model", "edcn", "--edcn-bridge", "product"])
+    assert r.exit_code == 2 and "--edcn-bridge" in r.output
+    r = CliRunner().invoke(app, ["train", "--model", "xdeepfm", "--cin-layers", "8,0"])
+    assert r.exit_code == 2 and "--cin-layers" in r.output
+
+
+def test_cli_trains_cl4ctr_with_its_loss_weights(isolated):
+    args = ["train", "--model", "cl4ctr", "--cl-weight", "0.5", "--alignment-weight", "0.02",
+            "--uniformity-weight", "0.03", "--synthetic-rows", "2000", "--embedding-dim", "4", "--mlp-c", "8",
+            "--batch-size", "500", "--epochs", "1"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    (row,) = ResultStore(isolated).list_runs()
+    assert row.model == "cl4ctr"
+    assert (row.config["cl_weight"], row.config["alignment_weight"], row.config["uniformity_weight"]) == (0.5, 0.02, 0.03)
+    r = CliRunner().invoke(app, ["train", "--model", "eulernet", "--euler-orders", "8,0"])
+    assert r.exit_code == 2 and "--euler-orders" in r.output
+    r = CliRunner().invoke(app, ["train", "--model", "dlf", "--dlf-rank", "0"])
+    assert r.exit_code == 2 and "--dlf-rank" in r.output
 
 
 @needs_frappe

@@ -1,4 +1,6 @@
-"""tfbench/models/interactions.py against float64 NumPy loops written from the papers' formulas."""
+"""tfbench/models/interactions.py against float64 NumPy loops written from the papers' formulas.
+
+(The layers defined in the model files, EulerNet's, CL4CTR's and DLF's, are in test_layer_maths.py.)"""
 
 import itertools
 
@@ -49,10 +51,27 @@ def test_first_order_is_bias_plus_the_weights_of_the_present_values():
     torch.testing.assert_close(no_bias(x), no_bias.weights(x).sum(dim=(1, 2)))
 
 
+def test_first_order_term_sums_one_weight_per_field_value_plus_bias():
+    vocab = [7, 5, 3, 9]
+    layer = FirstOrder(vocab, num_numeric=2).double()
+    with torch.no_grad():
+        layer.weights.table.weight.copy_(torch.arange(sum(vocab), dtype=torch.float64).unsqueeze(1) / 10)
+        layer.weights.numeric.copy_(t([[2.0], [-1.0]]))
+        layer.bias.fill_(0.5)
+    x = torch.tensor([[0, 0, 0, 0], [6, 4, 2, 8]])
+    x_num = t([[1.0, 3.0], [0.5, 0.0]])
+    # offsets 0, 7, 12, 15: row 0 takes weights 0, .7, 1.2, 1.5; row 1 takes .6, 1.1, 1.4, 2.3
+    expected = t([0.5 + 0.0 + 0.7 + 1.2 + 1.5 + 2 * 1 - 1 * 3, 0.5 + 0.6 + 1.1 + 1.4 + 2.3 + 2 * 0.5])
+    torch.testing.assert_close(layer(x, x_num), expected)
+    assert sum(p.numel() for p in layer.parameters()) == sum(vocab) + 2 + 1
+
+
 def test_fm_second_order_is_the_sum_over_field_pairs():
     e = rand(B, F, D)
     expected = [sum(e[b, i] @ e[b, j] for i, j in itertools.combinations(range(F), 2)) for b in range(B)]
     np.testing.assert_allclose(n(fm_second_order(t(e))), expected, rtol=1e-12)
+    # two fields, dimension 1: the product of the two values
+    assert fm_second_order(t([[[2.0], [-3.0]]])).item() == pytest.approx(-6.0)
 
 
 @pytest.mark.parametrize("residual", [True, False])
@@ -63,6 +82,7 @@ def test_cross_layer(residual):
     w, b = n(m.weight.weight)[0], n(m.bias)
     expected = x0 * (xl @ w)[:, None] + b + (xl if residual else 0)
     np.testing.assert_allclose(n(m(t(x0), t(xl))), expected, rtol=1e-12)
+    assert sum(p.numel() for p in m.parameters()) == 2 * d  # w and b
 
 
 def test_cross_layer_v2_and_network():
@@ -71,6 +91,7 @@ def test_cross_layer_v2_and_network():
     x0, xl = rand(B, d, seed=2), rand(B, d, seed=3)
     W, b = n(m.linear.weight), n(m.linear.bias)
     np.testing.assert_allclose(n(m(t(x0), t(xl))), x0 * (xl @ W.T + b) + xl, rtol=1e-12)
+    assert sum(p.numel() for p in m.parameters()) == d * d + d  # W and b
     for version in (1, 2):
         net = randomise(CrossNetwork(d, 3, version=version).double())
         x = x0
@@ -101,6 +122,8 @@ def test_cin_is_the_papers_eq_6_sum_pooled():
         pooled.append(xk.sum(-1))
     np.testing.assert_allclose(n(m(t(x0))), np.concatenate(pooled, 1), rtol=1e-10)
     assert m.output_dim == 5
+    # W^k has H_k · H_{k-1} · m weights and H_k biases
+    assert sum(p.numel() for p in m.parameters()) == (3 * F * F + 3) + (2 * 3 * F + 2)
     for bad in ([], [2, 0]):
         with pytest.raises(ValueError, match="positive size"):
             CompressedInteractionNetwork(F, bad)
@@ -133,6 +156,9 @@ def test_interacting_layer(input_dim, scale, layer_norm):
         out = (out - out.mean(-1, keepdims=True)) / np.sqrt(out.var(-1, keepdims=True) + 1e-5) * g + b
     np.testing.assert_allclose(n(m(t(x))), np.maximum(out, 0), rtol=1e-10, atol=1e-12)
     assert m.output_dim == A
+    # W_Q, W_K, W_V (no bias), W_res where the widths differ, the LayerNorm's scale and shift
+    residual = 0 if input_dim == A else input_dim * A
+    assert sum(p.numel() for p in m.parameters()) == 3 * input_dim * A + residual + (2 * A if layer_norm else 0)
     with pytest.raises(ValueError, match="attention_dim=6 is not divisible by num_heads=4"):
         InteractingLayer(4, 6, 4)
     with pytest.raises(ValueError, match="not divisible"):
@@ -143,12 +169,14 @@ def test_logarithmic_transform_without_and_with_batch_norm():
     L = 3
     e = rand(B, F, D, seed=6)
     e[0, 0, 0] = 1e-9  # clamped to min_abs
+    e[1, 2, 1] = 0.0
     m = randomise(LogarithmicTransform(F, L, batch_norm=False).double())
     W = n(m.weight.weight)
     log_e = np.log(np.maximum(np.abs(e), 1e-5))
     y = np.exp(np.einsum("lf,bfd->bld", W, log_e))  # Π_f |e_fd|^{w_lf}
     np.testing.assert_allclose(n(m(t(e))), y.reshape(B, L * D), rtol=1e-10)
     assert m.num_neurons == L
+    assert sum(p.numel() for p in m.parameters()) == L * F  # W only
     bn = LogarithmicTransform(F, L).double().train()  # batch statistics, unit gamma, zero beta
     with torch.no_grad():
         bn.weight.weight.copy_(t(W))
@@ -156,6 +184,40 @@ def test_logarithmic_transform_without_and_with_batch_norm():
     z = np.exp(np.einsum("lf,bfd->bld", W, (log_e - mu) / np.sqrt(var + 1e-5)))
     z = (z - z.mean((0, 2), keepdims=True)) / np.sqrt(z.var((0, 2), keepdims=True) + 1e-5)
     np.testing.assert_allclose(n(bn(t(e))), z.reshape(B, L * D), rtol=1e-8, atol=1e-10)
+
+
+def test_logarithmic_layer_normalises_logs_and_neurons_with_batch_norm():
+    torch.manual_seed(5)
+    F_, L, D = 2, 3, 2
+    layer = LogarithmicTransform(F_, L).double().eval()
+    mu_f, var_f, mu_l, var_l = t([-1.0, 0.5]), t([4.0, 0.25]), t([1.0, 2.0, 0.0]), t([9.0, 1.0, 4.0])
+    with torch.no_grad():
+        layer.log_bn.running_mean.copy_(mu_f)
+        layer.log_bn.running_var.copy_(var_f)
+        layer.exp_bn.running_mean.copy_(mu_l)
+        layer.exp_bn.running_var.copy_(var_l)
+    emb = np.random.default_rng(5).normal(size=(3, F_, D))
+    eps = layer.log_bn.eps
+    logs = (np.log(np.abs(emb)) - n(mu_f)[:, None]) / np.sqrt(n(var_f)[:, None] + eps)
+    y = np.exp(np.einsum("lf,bfd->bld", n(layer.weight.weight), logs))
+    ref = (y - n(mu_l)[:, None]) / np.sqrt(n(var_l)[:, None] + eps)
+    np.testing.assert_allclose(n(layer(t(emb))), ref.reshape(3, -1), rtol=1e-10)
+
+
+def test_logarithmic_layer_batch_statistics_per_neuron_over_batch_and_dims_in_training():
+    torch.manual_seed(7)
+    F_, L, D, B_ = 3, 4, 5, 6
+    layer = LogarithmicTransform(F_, L).double().train()
+    emb = np.random.default_rng(7).normal(size=(B_, F_, D))
+    logs = np.log(np.abs(emb))
+    logs = (logs - logs.mean(axis=(0, 2), keepdims=True)) / np.sqrt(logs.var(axis=(0, 2), keepdims=True) + 1e-5)
+    y = np.exp(np.einsum("lf,bfd->bld", n(layer.weight.weight), logs))           # [B, L, D]
+    mean, var = y.mean(axis=(0, 2)), y.var(axis=(0, 2))                           # per neuron l
+    ref = (y - mean[:, None]) / np.sqrt(var[:, None] + 1e-5)
+    np.testing.assert_allclose(n(layer(t(emb))), ref.reshape(B_, -1), rtol=1e-9, atol=1e-12)
+    # running statistics: momentum 0.1 toward the batch mean and the unbiased variance (n = B·D)
+    np.testing.assert_allclose(n(layer.exp_bn.running_mean), 0.1 * mean, rtol=1e-10)
+    np.testing.assert_allclose(n(layer.exp_bn.running_var), 0.9 + 0.1 * var * (B_ * D) / (B_ * D - 1), rtol=1e-10)
 
 
 @pytest.mark.parametrize("kind", ["hadamard_product", "pointwise_addition", "concatenation", "attention_pooling"])
@@ -177,6 +239,8 @@ def test_bridge_module(kind):
         expected = attn(m.attn_cross, x) * x + attn(m.attn_deep, h) * h
     np.testing.assert_allclose(n(m(t(x), t(h))), expected, rtol=1e-10)
     assert m.extra_repr() == kind
+    if kind in ("hadamard_product", "pointwise_addition"):
+        assert sum(p.numel() for p in m.parameters()) == 0
     with pytest.raises(ValueError, match="unknown bridge 'sum': one of hadamard_product, pointwise_addition"):
         BridgeModule(d, "sum")
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from tfbench.errors import ConfigError
-from tfbench.losses import FocalLoss, LogLoss, ReweightedCE, TwinFocusLoss, make_objective, twin_focus_terms
+from tfbench.losses import LOSSES, FocalLoss, LogLoss, ReweightedCE, TwinFocusLoss, make_objective, twin_focus_terms
 from tfbench.models import ModelOutput
 
 
@@ -134,6 +134,14 @@ def test_focal_loss_gradient_flows_through_the_modulating_factor():
     np.testing.assert_allclose(zt.grad.numpy(), expected, rtol=1e-10, atol=1e-15)
 
 
+def test_focal_stays_finite_and_uses_only_the_final_logit():
+    z = t64([40.0, -40.0, 40.0, -40.0])
+    y = t64([1.0, 0.0, 0.0, 1.0])
+    loss = FocalLoss(gamma=2.0)(ModelOutput(z, simple=t64([1e9] * 4), complex=None), y)
+    assert torch.isfinite(loss)
+    assert loss.item() == pytest.approx(2 * 40.0 / 4, rel=1e-9)  # two confident mistakes, (1−p_t)≈1
+
+
 @pytest.mark.parametrize("beta,positives_only", [(0.25, False), (1.0, False), (0.0, False), (0.5, True)])
 def test_rce_matches_float64_formula_with_a_detached_weight(beta, positives_only):
     z, y = rng_batch(n=300)
@@ -170,7 +178,7 @@ def test_twin_focus_gradient_is_not_detached():
     np.testing.assert_allclose(zc.grad.numpy(), grad(z_c, 2 - c, -1), rtol=1e-10)
 
 
-@pytest.mark.parametrize("name", ["logloss", "tf", "focal", "rce"])
+@pytest.mark.parametrize("name", sorted(LOSSES))
 def test_every_objective_adds_the_models_auxiliary_loss(name):
     z, y = rng_batch(n=20)
     out = ModelOutput(t64(z), t64(z / 2), t64(-z))

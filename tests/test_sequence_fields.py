@@ -147,19 +147,30 @@ def seq_batch(n=8, seed=0):
     return x
 
 
+def one_token_rows(n=8, seed=1):
+    """Rows whose two sequence fields hold one token each (then padding)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.zeros(n, 7, dtype=torch.int64)
+    x[:, 0] = torch.randint(0, 6, (n,), generator=g)
+    x[:, 1] = torch.randint(1, 5, (n,), generator=g)
+    x[:, 4] = torch.randint(0, 7, (n,), generator=g)
+    x[:, 5] = torch.randint(1, 4, (n,), generator=g)
+    return x
+
+
 VARIANTS = [(name, {}) for name in MODELS] + [(name, {"tf4ctr": True}) for name in TF4CTR_PLUGIN_MODELS]
 
 
 @pytest.mark.parametrize("name,extra", VARIANTS, ids=[f"{n}{'-tf4ctr' if e else ''}" for n, e in VARIANTS])
 def test_every_model_runs_on_a_sequence_field(name, extra):
     hp = {**SMALL, **PER_MODEL.get(name, {}), **extra}
+    torch.manual_seed(0)
     plain = build_model(name, VOCAB, 0, **hp)
     model = build_model(name, VOCAB, 0, layout=LAYOUT, **hp)
     assert count_parameters(model) == count_parameters(plain)  # the layout adds no parameters
     model.train()
     x = seq_batch()
     out = model(x, torch.zeros(len(x), 0))
-    assert out.logit.shape == (len(x),) and torch.isfinite(out.logit).all()
     loss = out.logit.sum() + (out.aux if getattr(out, "aux", None) is not None else 0)
     loss.backward()
     tables = embedding_modules(model)
@@ -183,6 +194,29 @@ def test_every_model_runs_on_a_sequence_field(name, extra):
     toks = [int(v) for v in x[b, 5:7] if v != 0]
     want = w[[18 + v for v in toks]].sum(0) if toks else torch.zeros(w.shape[1])
     torch.testing.assert_close(e[b, 3], want)
+
+    # the logits (evaluation, float64; N(0, 1) tables, so that rows differ; EDCN's logits here
+    # still differ across rows only by ~1e-7, hence float64 and tight tolerances): a sequence
+    # field holding one token pools to that token's row, so on such rows the model with the
+    # layout equals the plain model with the same weights on the plain fields [user, token, f2,
+    # token]; and the order of a sequence field's tokens does not matter
+    with torch.no_grad():
+        for t in tables:
+            t.table.weight.normal_()
+    plain.load_state_dict(model.state_dict())
+    model.double().eval()
+    plain.double().eval()
+    none = torch.zeros(8, 0, dtype=torch.float64)
+    one = one_token_rows()
+    tight = dict(rtol=1e-9, atol=1e-12)
+    with torch.no_grad():
+        want = plain(one[:, [0, 1, 4, 5]], none).logit
+        torch.testing.assert_close(model(one, none).logit, want, **tight)
+        assert want.std() > 1e-9
+        shuffled = x.clone()
+        shuffled[:, 1:4], shuffled[:, 5:7] = x[:, [3, 1, 2]], x[:, [6, 5]]
+        assert not torch.equal(shuffled, x)
+        torch.testing.assert_close(model(shuffled, none).logit, model(x, none).logit, **tight)
 
 
 # --------------------------------------------------------------------------- cache

@@ -48,8 +48,26 @@ def test_the_plugin_models_are_the_papers_three():
 @pytest.mark.parametrize("ssem,dfm", list(itertools.product(SSEM_CHOICES, DFM_CHOICES)))
 def test_every_ssem_and_dfm_gives_three_logits_and_trains_every_table(name, ssem, dfm):
     m = plugged(name, ssem, dfm, num_numeric=2, batch_norm=True).train()
-    out = m(batch(), torch.rand(6, 2))
-    assert out.logit.shape == out.simple.shape == out.complex.shape == (6,)
+    with torch.no_grad():  # away from the 1e-4 init, so that the values below differ across rows
+        for e in embedding_modules(m):
+            e.table.weight.normal_()
+    x, x_num = batch(), torch.rand(6, 2)
+    seen = {}
+    hook = m.fusion.register_forward_hook(lambda module, args, output: seen.update(args=args, output=output))
+    out = m(x, x_num)
+    hook.remove()
+    # the DFM block (module docstring of tfbench/models/tf4ctr_plugin.py), on this forward pass's
+    # own values: z_s = fc1(h_s) (Wide & Deep with WSF: h_s itself), z_c = the DNN's output layer
+    # on h_c, logit = DFM(h_s, h_c, z_s, z_c), plus xDeepFM's first-order term outside the DFM
+    h_s, h_c, z_s, z_c = seen["args"]
+    assert z_s is out.simple and z_c is out.complex
+    fc1 = m.simple_head
+    torch.testing.assert_close(out.simple, h_s.squeeze(-1) if fc1 is None else fc1(h_s).squeeze(-1))
+    fc2 = list(m.deep if name == "widedeep" else m.dnn)[-1]
+    torch.testing.assert_close(out.complex, fc2(h_c).squeeze(-1))
+    outside = m.first_order(x, x_num) if name == "xdeepfm" else 0.0
+    torch.testing.assert_close(out.logit, seen["output"] + outside)
+    assert out.simple.std() > 0 and out.complex.std() > 0
     make_objective("tf")(out, torch.tensor([1.0, 0, 1, 0, 0, 1])).backward()
     if name == "widedeep":
         assert not hasattr(m, "ssem")  # the authors' Wide & Deep plug-in has no SSEM

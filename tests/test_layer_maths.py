@@ -1,41 +1,26 @@
-"""Baseline zoo, part 3: EulerNet, CL4CTR and DLF. Their defining computations (an Euler interaction
-step in polar form, CL4CTR's contrastive / alignment / uniformity terms, DLF's token blocks and
-fusion) are checked against float64 NumPy hand computations; each model is checked for its
-output, its hyperparameters and its parameter count, and learns the synthetic data."""
+"""The layers defined in the model files, against float64 NumPy hand computations: EulerNet's
+complex embedding and Euler interaction step (polar form), CL4CTR's contrastive, alignment and
+uniformity terms, DLF's token blocks and fusion. (interactions.py's layers: test_interactions_values.py;
+whole-model logits against the authors' code: the test_parity_*.py files.)"""
 
 import itertools
 
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from tfbench.cli.main import app
-from tfbench.config import RunConfig, run_key
-from tfbench.errors import ConfigError
-from tfbench.losses import LOSSES, make_objective
-from tfbench.models import (
-    CL4CTR, DLF, MODELS, EulerNet, ModelOutput, build_model, count_parameters, embedding_modules,
-)
+from tfbench.models import CL4CTR, EulerNet
 from tfbench.models.cl4ctr import contrastive_distance, feature_alignment, field_uniformity
 from tfbench.models.dlf import DLFLayer, LowRankInteraction, TokenProjection
 from tfbench.models.eulernet import EulerInteractionLayer, polar
 
-from conftest import LEARNS_AUC, field_batch, np_, t64, train_once
+from conftest import field_batch, np_, t64
 
 VOCAB = [7, 5, 3, 9]
-NEW_MODELS = ["eulernet", "cl4ctr", "dlf"]
-SMALL = dict(
-    embedding_dim=4, mlp_s=[3], mlp_c=[8, 8], dropout=0.1, batch_norm=True, euler_orders=[5, 3],
-    cl_weight=1.0, alignment_weight=0.01, uniformity_weight=0.01, dlf_layers=2, dlf_tokens=3, dlf_rank=2,
-    dlf_hidden=6,
-)
 
 
 def batch(n=6, seed=0):
     return field_batch(VOCAB, n, seed)
-
-
 
 
 def np_layer_norm(x, weight, bias, eps=1e-5):
@@ -106,23 +91,13 @@ def test_one_euler_interaction_step_matches_numpy(layer_norm):
     np.testing.assert_allclose(np_(got_p), out_p, rtol=1e-10, atol=1e-12)
 
 
-def test_euler_order_initialisation_and_model_composition():
+def test_euler_orders_start_as_the_identity_or_a_near_one_hot_softmax():
+    # (how EulerNet composes its layers and head: tests/test_parity_cross.py, eulernet fixtures)
     torch.manual_seed(2)
     assert torch.equal(EulerInteractionLayer(4, 4, 2).orders.detach(), torch.eye(4))
     a = EulerInteractionLayer(4, 6, 2).orders.detach()
     torch.testing.assert_close(a.sum(0), torch.ones(6))  # softmax over the inputs: each output picks ~one input
     assert (a.max(0).values > 0.99).all()
-
-    m = EulerNet(VOCAB, embedding_dim=3, euler_orders=[5, 2]).eval()
-    assert [(l.num_in, l.num_out) for l in m.layers] == [(4, 5), (5, 2)]
-    x = batch()
-    r, p = m.to_complex(m.embedding(x))
-    for layer in m.layers:
-        r, p = layer(r, p)
-    out = m(x, None)
-    # one shared linear head on the real and on the imaginary part, summed (its bias counts twice)
-    torch.testing.assert_close(out.logit, (m.head(r.flatten(1)) + m.head(p.flatten(1))).squeeze(-1))
-    assert out.simple is None and out.complex is None and out.aux is None
 
 
 # ---------------------------------------------------------------- CL4CTR
@@ -200,7 +175,6 @@ def test_cl4ctr_aux_is_the_weighted_sum_in_training_and_none_in_eval():
     m.train()
     torch.manual_seed(8)
     out = m(x, xn)
-    assert out.aux.dim() == 0 and torch.isfinite(out.aux)
     # the same terms by hand: by default L_ali and L_uni of the batch's embedding (the authors'
     # compute_cl_loss), numeric fields included as fields
     torch.manual_seed(8)
@@ -233,18 +207,6 @@ def test_cl4ctr_aux_is_the_weighted_sum_in_training_and_none_in_eval():
     # weights of zero leave their terms out entirely
     off = CL4CTR(VOCAB, embedding_dim=4, mlp_c=[8], cl_weight=0.0, alignment_weight=0.0, uniformity_weight=0.0)
     assert off.train()(x, None).aux.item() == 0.0
-
-
-@pytest.mark.parametrize("loss", sorted(LOSSES))
-def test_every_objective_adds_the_models_aux_loss(loss):
-    rng = np.random.default_rng(9)
-    z, zs, zc = (t64(rng.normal(size=8)) for _ in range(3))
-    y = t64(rng.integers(0, 2, 8).astype(float))
-    objective = make_objective(loss)
-    plain = objective(ModelOutput(z, zs, zc), y)
-    with_aux = objective(ModelOutput(z, zs, zc, aux=t64(1.25)), y)
-    assert with_aux.item() == pytest.approx(plain.item() + 1.25, rel=1e-12)
-    assert ModelOutput(z).aux is None
 
 
 # ---------------------------------------------------------------- DLF
@@ -298,160 +260,3 @@ def test_dlf_layer_fuses_lcb_fm_and_first_order_aware_blocks(num_in):
     got = layer(t64(x), t64(x0))
     assert got.shape == (B, 3 * k, D)
     np.testing.assert_allclose(np_(got), ref, rtol=1e-10, atol=1e-12)
-
-
-def test_dlf_stacks_layers_on_the_first_order_embedding():
-    torch.manual_seed(12)
-    m = DLF(VOCAB, embedding_dim=4, mlp_c=[8], dlf_layers=3, dlf_tokens=2, dlf_rank=3, dlf_hidden=5).eval()
-    assert [l.num_out for l in m.layers] == [6, 6, 6]
-    assert m.layers[0].x0_projection is None and all(l.x0_projection is not None for l in m.layers[1:])
-    x = batch()
-    e = m.embedding(x)
-    h = e
-    for layer in m.layers:
-        h = layer(h, e)
-    out = m(x, None)
-    torch.testing.assert_close(out.logit, m.head(h.flatten(1)).squeeze(-1))
-    assert out.simple is None and out.complex is None and out.aux is None
-
-
-# ---------------------------------------------------------------- models
-@pytest.mark.parametrize("name", NEW_MODELS)
-@pytest.mark.parametrize("num_numeric", [0, 2])
-def test_every_model_returns_logits_and_trains(name, num_numeric):
-    torch.manual_seed(0)
-    m = build_model(name, VOCAB, num_numeric, **SMALL).eval()
-    out = m(batch(), torch.rand(6, num_numeric))
-    assert out.logit.shape == (6,) and out.simple is None and out.complex is None and out.aux is None
-    m.train()
-    out = m(batch(), torch.rand(6, num_numeric))
-    assert (out.aux is not None) == (name == "cl4ctr")
-    loss = make_objective("logloss")(out, torch.tensor([1.0, 0, 1, 0, 0, 1]))
-    loss.backward()
-    assert torch.isfinite(loss)
-    assert all(e.table.weight.grad is not None for e in embedding_modules(m))
-    assert {id(e) for e in m.embeddings} == {id(e) for e in embedding_modules(m)}
-    assert name in MODELS and MODELS[name][0]
-    with pytest.raises(ConfigError, match="simple and a complex"):
-        make_objective("tf")(out, torch.zeros(6))  # single-stream models
-
-
-def test_build_model_takes_the_config_hyperparameters():
-    cfg = RunConfig.from_dict(dict(
-        embedding_dim=4, mlp_c=[8], euler_orders="6,5,4", cl_weight=0.5, alignment_weight=0.2,
-        uniformity_weight=0.1, dlf_layers=2, dlf_tokens=3, dlf_rank=4, dlf_hidden=7,
-    ))
-    built = {name: build_model(name, VOCAB, 0, **cfg.replace(model=name).model_hyperparameters()) for name in NEW_MODELS}
-    assert [l.num_out for l in built["eulernet"].layers] == [6, 5, 4]
-    cl = built["cl4ctr"]
-    assert (cl.cl_weight, cl.alignment_weight, cl.uniformity_weight) == (0.5, 0.2, 0.1)
-    dlf = built["dlf"]
-    assert len(dlf.layers) == 2 and dlf.layers[0].fmb.weight.shape == (len(VOCAB), 4)
-    assert dlf.layers[0].lcb.weight.shape == (len(VOCAB), 3) and dlf.layers[1].fmb.mlp[0].out_features == 7
-    assert "euler_orders" in cfg.replace(model="eulernet").model_hyperparameters()
-    assert "euler_orders" not in cfg.replace(model="dlf").model_hyperparameters()
-    assert "cl_weight" not in cfg.replace(model="dnn").model_hyperparameters()
-    assert "dlf_rank" not in cfg.replace(model="cl4ctr").model_hyperparameters()
-
-
-def test_parameter_counts_by_hand():
-    V, F_, D = sum(VOCAB), len(VOCAB), 4
-    kw = dict(embedding_dim=D, mlp_c=[8], mlp_s=[99], dropout=0.0, batch_norm=False)
-    mlp = lambda d: (d * 8 + 8) + (8 + 1)  # noqa: E731
-    # EulerNet: μ, then per layer α (F_in·F_out), W and c, b^λ and b^θ, two LayerNorms; the head
-    def euler_layer(a, b):
-        return a * b + (a * D * b * D + b * D) + 2 * D * b + 2 * 2 * D
-    assert count_parameters(build_model("eulernet", VOCAB, 0, **kw, euler_orders=[5, 3])) == (
-        V * D + F_ + euler_layer(F_, 5) + euler_layer(5, 3) + (3 * D + 1))
-    # CL4CTR: the DNN, three encoder layers, two projectors
-    enc = 3 * ((3 * D * D + 3 * D) + (D * D + D) + (D * 128 + 128) + (128 * D + D) + 2 * 2 * D)
-    assert count_parameters(build_model("cl4ctr", VOCAB, 0, **kw)) == V * D + mlp(F_ * D) + enc + 2 * (F_ * D * D + D)
-    # DLF, tokens k, rank r, hidden h: per layer LCB, two FM blocks (W, LayerNorm, MLP with batch norm
-    # whatever the run's flag, as the authors' DLF_MLP), maps, LayerNorm
-    k, r, h = 2, 3, 5
-
-    def block(n):
-        return n * r + 2 * n * r + (n * r * h + h) + 2 * h + (h * k * D + k * D)
-
-    first = F_ * k + 2 * block(F_) + F_ * 3 * k + 2 * D            # residual map F → 3k
-    later = 3 * k * k + 2 * block(3 * k) + F_ * 3 * k + 2 * D      # E^(1) map F → 3k
-    assert count_parameters(build_model("dlf", VOCAB, 0, **kw, dlf_layers=2, dlf_tokens=k, dlf_rank=r,
-                                        dlf_hidden=h)) == V * D + first + later + mlp(3 * k * D)
-
-
-# ---------------------------------------------------------------- config
-@pytest.mark.parametrize("bad", [
-    dict(euler_orders=[]), dict(euler_orders=[4, 0]), dict(cl_weight=-0.1), dict(alignment_weight=-1.0),
-    dict(uniformity_weight=-1e-3), dict(dlf_layers=0), dict(dlf_tokens=0), dict(dlf_rank=0), dict(dlf_hidden=0),
-])
-def test_new_settings_are_validated(bad):
-    name = next(iter(bad))
-    with pytest.raises(ConfigError, match="--" + name.replace("_", "-")):
-        RunConfig.from_dict(bad)
-    with pytest.raises(ConfigError, match=f"'{name}'"):
-        RunConfig.from_dict(bad, source="config file x.yaml")
-
-
-def test_config_keeps_each_model_setting_only_where_it_matters():
-    own = {
-        "eulernet": {"euler_orders"},
-        "cl4ctr": {"cl_weight", "alignment_weight", "uniformity_weight"},
-        "dlf": {"dlf_layers", "dlf_tokens", "dlf_rank", "dlf_hidden"},
-    }
-    changes = dict(euler_orders=[3, 3], cl_weight=0.5, alignment_weight=0.1, uniformity_weight=0.2, dlf_layers=2,
-                   dlf_tokens=8, dlf_rank=4, dlf_hidden=64)
-    every = set().union(*own.values())
-    for model in [*NEW_MODELS, "tf4ctr", "dnn", "xdeepfm"]:
-        base = RunConfig(model=model)
-        eff = base.effective_dict()
-        mine = own.get(model, set())
-        assert every & set(eff) == mine, model
-        for k, v in changes.items():
-            same = run_key("fp", base) == run_key("fp", base.replace(**{k: v}))
-            assert same == (k not in mine), (model, k)
-    assert "mlp_c" not in RunConfig(model="eulernet").effective_dict()
-    for model in NEW_MODELS:
-        assert "mlp_s" not in RunConfig(model=model).effective_dict()
-    for model in ("cl4ctr", "dlf"):
-        assert "mlp_c" in RunConfig(model=model).effective_dict()
-    assert RunConfig.from_dict(dict(euler_orders="30,30")).euler_orders == (30, 30)
-
-
-# ---------------------------------------------------------------- training
-# As in test_baselines.py: tiny models, 20k synthetic rows, 3 epochs at lr 1e-2. DLF gets one layer:
-# its token LayerNorms over D = 4 and the N(0, 1e-4) embedding (inner products ~1e-8 at the start)
-# make deeper stacks start slowly, and with 2-3 layers its test AUC after 3 epochs is 0.645-0.68
-# depending on the seed (0.68 for the seeds tried with one layer). CL4CTR's transformer encoder
-# (feed-forward 128, dropout 0.2, two views) makes it the slowest here (~12 s on one thread).
-TINY = dict(
-    synthetic_rows=20_000, embedding_dim=4, mlp_s=[32], mlp_c=[32, 32], batch_size=1000, epochs=3,
-    dropout=0.0, embedding_regularizer=0.0, learning_rate=1e-2, euler_orders=[16], dlf_layers=1, dlf_tokens=8,
-    dlf_rank=8, dlf_hidden=32,
-)
-
-
-@pytest.mark.parametrize("name", ["cl4ctr", "dlf"])  # EulerNet: see conftest.LEARNS_AUC
-def test_every_baseline_learns_synthetic(name, tiny_synthetic):
-    cfg = RunConfig.from_dict({**TINY, "model": name})
-    result = train_once(cfg, tiny_synthetic)
-    assert result.test["AUC"] > LEARNS_AUC[name], result.test
-
-
-# ---------------------------------------------------------------- CLI
-def test_cli_lists_and_trains_with_the_new_options(isolated):
-    r = CliRunner().invoke(app, ["models"])
-    assert r.exit_code == 0 and all(n in r.output for n in NEW_MODELS)
-    args = ["train", "--model", "cl4ctr", "--cl-weight", "0.5", "--alignment-weight", "0.02",
-            "--uniformity-weight", "0.03", "--synthetic-rows", "2000", "--embedding-dim", "4", "--mlp-c", "8",
-            "--batch-size", "500", "--epochs", "1"]
-    r = CliRunner().invoke(app, args)
-    assert r.exit_code == 0, r.output
-    from tfbench.db import ResultStore
-
-    (row,) = ResultStore(isolated).list_runs()
-    assert row.model == "cl4ctr"
-    assert (row.config["cl_weight"], row.config["alignment_weight"], row.config["uniformity_weight"]) == (0.5, 0.02, 0.03)
-    r = CliRunner().invoke(app, ["train", "--model", "eulernet", "--euler-orders", "8,0"])
-    assert r.exit_code == 2 and "--euler-orders" in r.output
-    r = CliRunner().invoke(app, ["train", "--model", "dlf", "--dlf-rank", "0"])
-    assert r.exit_code == 2 and "--dlf-rank" in r.output
