@@ -306,7 +306,9 @@ def test_libfm_errors(tmp_path, line, expect):
     assert "bad.libfm" in msg and "line 4:" in msg and expect in msg, msg
 
 
-def test_libfm_fast_enough(tmp_path):
+def test_libfm_parser_reads_a_large_file_exactly(tmp_path):
+    """90,000 rows through the vectorised parser give back every index and label (its speed is
+    measured by bench/bench_libfm.py; a test never fails on a time)."""
     rng = np.random.default_rng(1)
     n = 90_000
     rows = rng.integers(0, 5000, size=(n, 10))
@@ -317,12 +319,9 @@ def test_libfm_fast_enough(tmp_path):
     path.write_text(text + "\n")
     from tfbench.data.libfm_source import parse_libfm_file
 
-    t = time.perf_counter()
     y, idx = parse_libfm_file(path)
-    elapsed = time.perf_counter() - t
     np.testing.assert_array_equal(idx, rows)
-    assert y.shape == (n,)
-    assert elapsed < 1.0, elapsed
+    np.testing.assert_array_equal(y, (labels > 0).astype(y.dtype))
 
 
 # --------------------------------------------------------------------------- synthetic

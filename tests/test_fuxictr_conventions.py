@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from tfbench.metrics import logloss
-from tfbench.models import build_model, embedding_modules
+from tfbench.models import own_settings, build_model, embedding_modules
 from tfbench.train.loop import _net_squared_norm
 
 
@@ -40,7 +40,7 @@ def test_net_regulariser_penalises_every_non_embedding_parameter(model):
     """FuxiCTR's regularization_loss: Σ ‖p‖² over every named parameter outside the embedding
     dict, biases and batch-norm scales included (the old code skipped every 1-dim parameter)."""
     torch.manual_seed(0)
-    m = build_model(model, [5, 7, 3], 0, embedding_dim=4, mlp_s=[6], mlp_c=[6, 5], batch_norm=True)
+    m = build_model(model, [5, 7, 3], 0, **own_settings(model, dict(embedding_dim=4, mlp_s=[6], mlp_c=[6, 5], batch_norm=True)))
     for p in m.parameters():  # batch-norm scales start at 1 and biases at 0: make every part count
         nn.init.normal_(p)
     emb = {id(p) for e in embedding_modules(m) for p in e.parameters()}

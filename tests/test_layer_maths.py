@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tfbench.models import CL4CTR, EulerNet
+from tfbench.models import build_model
 from tfbench.models.cl4ctr import contrastive_distance, feature_alignment, field_uniformity
 from tfbench.models.dlf import DLFLayer, LowRankInteraction, TokenProjection
 from tfbench.models.eulernet import EulerInteractionLayer, polar
@@ -32,7 +32,7 @@ def np_layer_norm(x, weight, bias, eps=1e-5):
 # ---------------------------------------------------------------- EulerNet
 def test_embeddings_become_complex_numbers_with_fieldwise_moduli():
     torch.manual_seed(0)
-    m = EulerNet(VOCAB, embedding_dim=3, euler_orders=[2]).double()
+    m = build_model("eulernet", VOCAB, 0, dropout=0.0, batch_norm=False, embedding_dim=3, euler_orders=[2]).double()
     with torch.no_grad():
         m.mu.copy_(t64([[0.5], [2.0], [1.0], [-1.5]]))
     emb = np.random.default_rng(0).normal(size=(2, 4, 3))
@@ -141,7 +141,7 @@ def test_contrastive_term_is_the_mean_squared_distance_of_two_masked_views():
         np.mean([np.sum((h1[b] - h2[b]) ** 2) for b in range(6)]), rel=1e-12)
 
     torch.manual_seed(5)
-    m = CL4CTR(VOCAB, embedding_dim=4, mlp_c=[8]).double().eval()  # eval: the encoder's own dropout off
+    m = build_model("cl4ctr", VOCAB, 0, dropout=0.0, batch_norm=False, embedding_dim=4, mlp_c=[8]).double().eval()  # eval: the encoder's own dropout off
     emb = m.embedding(batch())
     torch.manual_seed(7)
     loss = m.contrastive_loss(emb)
@@ -166,7 +166,7 @@ def test_contrastive_term_is_the_mean_squared_distance_of_two_masked_views():
 
 def test_cl4ctr_aux_is_the_weighted_sum_in_training_and_none_in_eval():
     torch.manual_seed(6)
-    m = CL4CTR(VOCAB, num_numeric=2, embedding_dim=4, mlp_c=[8], cl_weight=0.7, alignment_weight=0.3,
+    m = build_model("cl4ctr", VOCAB, 2, dropout=0.0, batch_norm=False, embedding_dim=4, mlp_c=[8], cl_weight=0.7, alignment_weight=0.3,
                uniformity_weight=0.2)
     x, xn = batch(), torch.rand(6, 2)
     m.eval()
@@ -190,7 +190,7 @@ def test_cl4ctr_aux_is_the_weighted_sum_in_training_and_none_in_eval():
     torch.testing.assert_close(out.aux, 0.7 * m.contrastive_loss(emb) + 0.3 * ali + 0.2 * uni)
     # cl4ctr_full_table: over the whole table, numeric fields as one-feature fields
     torch.manual_seed(6)
-    full = CL4CTR(VOCAB, num_numeric=2, embedding_dim=4, mlp_c=[8], cl_weight=0.7, alignment_weight=0.3,
+    full = build_model("cl4ctr", VOCAB, 2, dropout=0.0, batch_norm=False, embedding_dim=4, mlp_c=[8], cl_weight=0.7, alignment_weight=0.3,
                   uniformity_weight=0.2, cl4ctr_full_table=True).train()
     rows = torch.cat([full.embedding.table.weight, full.embedding.numeric])
     sizes = VOCAB + [1, 1]
@@ -205,7 +205,7 @@ def test_cl4ctr_aux_is_the_weighted_sum_in_training_and_none_in_eval():
     out.aux.backward()
     assert full.embedding.table.weight.grad.abs().sum() > 0 and full.projector1.weight.grad is not None
     # weights of zero leave their terms out entirely
-    off = CL4CTR(VOCAB, embedding_dim=4, mlp_c=[8], cl_weight=0.0, alignment_weight=0.0, uniformity_weight=0.0)
+    off = build_model("cl4ctr", VOCAB, 0, dropout=0.0, batch_norm=False, embedding_dim=4, mlp_c=[8], cl_weight=0.0, alignment_weight=0.0, uniformity_weight=0.0)
     assert off.train()(x, None).aux.item() == 0.0
 
 

@@ -32,11 +32,25 @@ def test_bad_values_of_the_model_settings_are_refused_and_lists_parsed():
     for bad in (dict(cin_layers="16,x"), dict(num_heads=1.5), dict(attention_scale="maybe"), dict(edcn_tau="warm")):
         with pytest.raises(ConfigError, match="invalid value"):
             RunConfig.from_dict(bad)
-    cfg = RunConfig.from_dict(dict(cin_layers="[8, 4]", afn_hidden_units="32", attention_scale="yes"))
-    assert cfg.cin_layers == (8, 4) and cfg.afn_hidden_units == (32,) and cfg.attention_scale is True
-    assert cfg.to_dict()["cin_layers"] == [8, 4]
-    assert RunConfig.from_dict(dict(num_heads=3, attention_dim=9)).attention_dim == 9
-    assert RunConfig.from_dict(dict(euler_orders="30,30")).euler_orders == (30, 30)
+    assert RunConfig.from_dict(dict(model="xdeepfm", cin_layers="[8, 4]")).cin_layers == (8, 4)
+    assert RunConfig.from_dict(dict(model="xdeepfm", cin_layers="[8, 4]")).to_dict()["cin_layers"] == [8, 4]
+    assert RunConfig.from_dict(dict(model="afn+", afn_hidden_units="32")).afn_hidden_units == (32,)
+    cfg = RunConfig.from_dict(dict(model="autoint+", attention_scale="yes", num_heads=3, attention_dim=9))
+    assert cfg.attention_scale is True and cfg.attention_dim == 9
+    assert RunConfig.from_dict(dict(model="eulernet", euler_orders="30,30")).euler_orders == (30, 30)
+
+
+def test_a_setting_the_model_does_not_read_is_an_error_where_given_explicitly():
+    """On the command line (strict) a misrouted setting is an error naming it and the model; in a
+    shared study or config base (lenient) it is dropped, but its value is still checked."""
+    with pytest.raises(ConfigError, match=r"^--cin-layers is not a setting of model 'dcn'"):
+        RunConfig.from_dict(dict(model="dcn", cin_layers="8"), strict=True)
+    with pytest.raises(ConfigError, match=r"--ssem is not a setting of model 'deepfm' \(a plug-in setting: add --tf4ctr\)"):
+        RunConfig.from_dict(dict(model="deepfm", ssem="GM"), strict={"ssem"})
+    lenient = RunConfig.from_dict(dict(model="dcn", cin_layers="8"))
+    assert "cin_layers" not in lenient.to_dict() and lenient == RunConfig(model="dcn")
+    with pytest.raises(ConfigError, match="--cin-layers"):
+        RunConfig.from_dict(dict(model="dcn", cin_layers="8,x"))
 
 
 # ---------------------------------------------------------------- run keys
@@ -115,15 +129,15 @@ def test_afn_dropout_applies_to_the_afn_mlp_only_and_keys_stay_stable():
 
 # ---------------------------------------------------------------- settings reach the model
 def test_config_hyperparameters_reach_xdeepfm_autoint_afn_edcn():
-    cfg = RunConfig.from_dict(dict(
+    raw = dict(
         embedding_dim=4, mlp_c=[8], cin_layers="5,4,3", attention_layers=3, num_heads=3, attention_dim=9,
         attention_scale=True, afn_log_neurons=11, afn_hidden_units=[7, 6], num_cross_layers=4,
         edcn_bridge="concatenation", edcn_tau=0.3,
-    ))
-    built = {}
+    )
+    built, cfg = {}, {}
     for name in ["xdeepfm", "autoint+", "afn+", "edcn"]:
-        c = cfg.replace(model=name)
-        built[name] = build_model(name, VOCAB, 0, **c.model_hyperparameters())
+        cfg[name] = RunConfig.from_dict({**raw, "model": name})
+        built[name] = build_model(name, VOCAB, 0, **cfg[name].model_hyperparameters())
     assert [l.weight.shape[0] for l in built["xdeepfm"].cin.layers] == [5, 4, 3]
     ai = built["autoint+"].attention
     assert len(ai) == 3 and all(l.num_heads == 3 and l.output_dim == 9 and l.scale for l in ai)
@@ -134,25 +148,26 @@ def test_config_hyperparameters_reach_xdeepfm_autoint_afn_edcn():
     assert len(ed.cross_layers) == 4 and all(b.kind == "concatenation" for b in ed.bridges)
     assert all(r.tau == 0.3 for r in ed.regulations)
     # each model receives only its own settings
-    assert "cin_layers" in cfg.replace(model="xdeepfm").model_hyperparameters()
-    assert "cin_layers" not in cfg.replace(model="edcn").model_hyperparameters()
-    assert "afn_log_neurons" not in cfg.replace(model="autoint+").model_hyperparameters()
-    assert "num_cross_layers" in cfg.replace(model="edcn").model_hyperparameters()
+    assert "cin_layers" in cfg["xdeepfm"].model_hyperparameters()
+    assert "cin_layers" not in cfg["edcn"].model_hyperparameters()
+    assert "afn_log_neurons" not in cfg["autoint+"].model_hyperparameters()
+    assert "num_cross_layers" in cfg["edcn"].model_hyperparameters()
 
 
 def test_config_hyperparameters_reach_eulernet_cl4ctr_dlf():
-    cfg = RunConfig.from_dict(dict(
+    raw = dict(
         embedding_dim=4, mlp_c=[8], euler_orders="6,5,4", cl_weight=0.5, alignment_weight=0.2,
         uniformity_weight=0.1, dlf_layers=2, dlf_tokens=3, dlf_rank=4, dlf_hidden=7,
-    ))
-    built = {name: build_model(name, VOCAB, 0, **cfg.replace(model=name).model_hyperparameters()) for name in ["eulernet", "cl4ctr", "dlf"]}
+    )
+    cfg = {name: RunConfig.from_dict({**raw, "model": name}) for name in ["eulernet", "cl4ctr", "dlf", "dnn"]}
+    built = {name: build_model(name, VOCAB, 0, **cfg[name].model_hyperparameters()) for name in ["eulernet", "cl4ctr", "dlf"]}
     assert [l.num_out for l in built["eulernet"].layers] == [6, 5, 4]
     cl = built["cl4ctr"]
     assert (cl.cl_weight, cl.alignment_weight, cl.uniformity_weight) == (0.5, 0.2, 0.1)
     dlf = built["dlf"]
     assert len(dlf.layers) == 2 and dlf.layers[0].fmb.weight.shape == (len(VOCAB), 4)
     assert dlf.layers[0].lcb.weight.shape == (len(VOCAB), 3) and dlf.layers[1].fmb.mlp[0].out_features == 7
-    assert "euler_orders" in cfg.replace(model="eulernet").model_hyperparameters()
-    assert "euler_orders" not in cfg.replace(model="dlf").model_hyperparameters()
-    assert "cl_weight" not in cfg.replace(model="dnn").model_hyperparameters()
-    assert "dlf_rank" not in cfg.replace(model="cl4ctr").model_hyperparameters()
+    assert "euler_orders" in cfg["eulernet"].model_hyperparameters()
+    assert "euler_orders" not in cfg["dlf"].model_hyperparameters()
+    assert "cl_weight" not in cfg["dnn"].model_hyperparameters()
+    assert "dlf_rank" not in cfg["cl4ctr"].model_hyperparameters()

@@ -114,7 +114,7 @@ def test_one_training_step_reaches_every_parameter_and_table(name, num_numeric):
     assert not silent, f"no gradient reaches {silent}"
     # the embedding regulariser's tables (embedding_modules) are the model's own list of tables
     tables = embedding_modules(m)
-    assert tables and {id(e) for e in m.embeddings} == {id(e) for e in tables}
+    assert tables and {id(e) for e in m.embedding_tables()} == {id(e) for e in tables}
 
 
 @pytest.mark.parametrize("name", NAMES)

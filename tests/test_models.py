@@ -5,7 +5,7 @@ import itertools
 import pytest
 import torch
 
-from tfbench.models import DFM_CHOICES, SSEM_CHOICES, DualMLP, TF4CTR, build_model, count_parameters
+from tfbench.models import DFM_CHOICES, SSEM_CHOICES, build_model, count_parameters
 from tfbench.models.tf4ctr import (
     ConcatFusion, GatedEmbedding, MixtureFusion, SeparateEmbeddings, VotingFusion, WeightedSumFusion,
 )
@@ -21,8 +21,8 @@ def batch(n=6):
 @pytest.mark.parametrize("ssem,dfm", list(itertools.product(SSEM_CHOICES, DFM_CHOICES)))
 def test_every_combination_wires_easy_input_to_z_s_and_hard_input_to_z_c(ssem, dfm):
     torch.manual_seed(0)
-    m = TF4CTR(VOCAB, embedding_dim=8, ssem=ssem, dfm=dfm, mlp_s=[16], mlp_c=[16, 16]).eval()
-    for e in m.embeddings:  # away from the 1e-4 init, so the streams' values are not all ~equal
+    m = build_model("tf4ctr", VOCAB, 0, dropout=0.0, batch_norm=False, embedding_dim=8, ssem=ssem, dfm=dfm, mlp_s=[16], mlp_c=[16, 16]).eval()
+    for e in m.embedding_tables():  # away from the 1e-4 init, so the streams' values are not all ~equal
         torch.nn.init.normal_(e.table.weight)
     x = batch()
     out = m(x, None)
@@ -41,11 +41,11 @@ def test_every_combination_wires_easy_input_to_z_s_and_hard_input_to_z_c(ssem, d
         torch.testing.assert_close(out.logit, 0.5 * (z_s + z_c))
     m.train()
     m(x, None).logit.sum().backward()  # the fused logit reaches every embedding table
-    assert all(e.table.weight.grad.abs().sum() > 0 for e in m.embeddings)
+    assert all(e.table.weight.grad.abs().sum() > 0 for e in m.embedding_tables())
 
 
 def test_ser_easy_embedding_has_half_the_dimension():
-    m = TF4CTR(VOCAB, embedding_dim=16, ssem="SER", mlp_s=[10], mlp_c=[12])
+    m = build_model("tf4ctr", VOCAB, 0, dropout=0.0, batch_norm=False, embedding_dim=16, ssem="SER", mlp_s=[10], mlp_c=[12])
     assert isinstance(m.ssem, SeparateEmbeddings)
     assert m.ssem.easy.table.weight.shape == (sum(VOCAB), 8)
     assert m.ssem.hard.table.weight.shape == (sum(VOCAB), 16)
@@ -101,7 +101,7 @@ def test_cf_and_moef_by_hand():
 
 def test_moe_gates_mix_two_experts():
     torch.manual_seed(0)
-    m = TF4CTR(VOCAB, embedding_dim=4, ssem="MoE", mlp_s=[8], mlp_c=[8]).eval()
+    m = build_model("tf4ctr", VOCAB, 0, dropout=0.0, batch_norm=False, embedding_dim=4, ssem="MoE", mlp_s=[8], mlp_c=[8]).eval()
     x = batch()
     h = m.ssem.embedding(x).flatten(1)
     e1, e2 = (e(h) for e in m.ssem.experts)
@@ -111,7 +111,7 @@ def test_moe_gates_mix_two_experts():
 
 
 def test_dualmlp_sums_two_streams_and_parameter_count():
-    m = DualMLP(VOCAB, embedding_dim=4, mlp_s=[5], mlp_c=[6, 7])
+    m = build_model("dualmlp", VOCAB, 0, dropout=0.0, batch_norm=False, embedding_dim=4, mlp_s=[5], mlp_c=[6, 7])
     out = m(batch(), None)
     torch.testing.assert_close(out.logit, out.simple + out.complex)
     emb = sum(VOCAB) * 4
@@ -146,5 +146,5 @@ def test_numeric_fields_are_embedded():
     ],
 )
 def test_parameter_counts_match_the_authors_run_logs(vocab, ssem, dfm, expected):
-    m = TF4CTR(vocab, embedding_dim=16, ssem=ssem, dfm=dfm, mlp_s=[400], mlp_c=[400, 400, 400], batch_norm=True)
+    m = build_model("tf4ctr", vocab, 0, dropout=0.0, embedding_dim=16, ssem=ssem, dfm=dfm, mlp_s=[400], mlp_c=[400, 400, 400], batch_norm=True)
     assert count_parameters(m) == expected

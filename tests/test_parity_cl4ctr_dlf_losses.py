@@ -17,8 +17,7 @@ import torch
 from torch import nn
 
 from tfbench.losses.core import FocalLoss, ReweightedCE
-from tfbench.models.cl4ctr import CL4CTR
-from tfbench.models.dlf import DLF
+from tfbench.models import build_model
 from tfbench.models.output import ModelOutput
 
 FIXTURES = Path(__file__).parent / "fixtures" / "parity"
@@ -57,9 +56,9 @@ def load_sequential(ours: nn.Sequential, ref: dict[str, np.ndarray], prefix: str
 
 
 # ---------------------------------------------------------------- CL4CTR (cl4ctr/cl4ctr BasicCL4CTR)
-def cl4ctr_model(ref, **kw) -> CL4CTR:
+def cl4ctr_model(ref, **kw):
     sizes = [int(v) for v in ref["field_dims"]]
-    m = CL4CTR(sizes, embedding_dim=ref["embedding"].shape[1], mlp_c=(8, 6), dropout=0.0, batch_norm=True,
+    m = build_model("cl4ctr", sizes, 0, embedding_dim=ref["embedding"].shape[1], mlp_c=(8, 6), dropout=0.0, batch_norm=True,
                encoder_dropout=0.0, mask_ratio=float(ref["pratio"]), **kw).double()
     copy_(m.embedding.table.weight, ref["embedding"])
     enc = {k[len("encoder."):]: t(v) for k, v in ref.items() if k.startswith("encoder.")}
@@ -130,9 +129,9 @@ def test_cl4ctr_full_table_terms_match_reference_compute_all(cl_ref):
 
 
 # ---------------------------------------------------------------- DLF (Keffee/DLF DLFLayer, DLF.forward)
-def dlf_model(ref) -> DLF:
+def dlf_model(ref):
     sizes = [int(v) for v in ref["field_dims"]]
-    m = DLF(sizes, embedding_dim=ref["embedding"].shape[1], mlp_c=(ref["head.0.weight"].shape[0],), dropout=0.0,
+    m = build_model("dlf", sizes, 0, embedding_dim=ref["embedding"].shape[1], mlp_c=(ref["head.0.weight"].shape[0],), dropout=0.0,
             batch_norm=True, dlf_layers=2, dlf_tokens=ref["layers.0.lcb.weight"].shape[1],
             dlf_rank=ref["layers.0.fmb.weight"].shape[1], dlf_hidden=ref["layers.0.fmb.mlp.0.weight"].shape[0]).double()
     copy_(m.embedding.table.weight, ref["embedding"])
@@ -168,7 +167,7 @@ def test_dlf_logits_match_reference(dlf_ref, mode):
 
 
 def test_dlf_in_layer_mlps_have_batch_norm_by_default():
-    m = DLF([5, 7], embedding_dim=4, mlp_c=(6,), batch_norm=False, dlf_layers=1, dlf_tokens=2, dlf_rank=2,
+    m = build_model("dlf", [5, 7], 0, dropout=0.0, embedding_dim=4, mlp_c=(6,), batch_norm=False, dlf_layers=1, dlf_tokens=2, dlf_rank=2,
             dlf_hidden=3)
     assert any(isinstance(x, nn.BatchNorm1d) for x in m.layers[0].fmb.mlp)
     assert not any(isinstance(x, nn.BatchNorm1d) for x in m.head)
@@ -205,7 +204,6 @@ def test_rce_matches_denoisingrec_loss_function(loss_ref, i):
 # ---------------------------------------------------------------- the departure's setting
 def test_cl4ctr_full_table_setting_reaches_the_model_and_stays_out_of_default_keys():
     from tfbench.config import RunConfig, run_key
-    from tfbench.models import build_model
 
     base = RunConfig(model="cl4ctr")
     assert "cl4ctr_full_table" not in base.effective_dict()

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 import torch
 
-from tfbench.models import build_model
+from tfbench.models import build_model, own_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "parity" / "fuxictr_cross"
 TOL = 1e-5
@@ -181,7 +181,8 @@ def build(model: str, cfg: dict, vocab: list[int], fuxictr_head: bool):
         hp.update(mlp_c=cfg["dnn_hidden_units"], batch_norm=cfg["batch_norm"], afn_log_neurons=cfg["logarithmic_neurons"],
                   afn_hidden_units=cfg["afn_hidden_units"], afn_dropout=0.0, fuxictr_head=fuxictr_head)
     elif model == "eulernet":
-        hp.update(euler_orders=cfg["shape"], layer_norm=cfg["layer_norm"])
+        assert cfg["layer_norm"], "our EulerNet always has its LayerNorms (FuxiCTR's Frappe config)"
+        hp.update(euler_orders=cfg["shape"])
     return build_model(model, vocab, 0, **hp).double()
 
 
@@ -281,6 +282,6 @@ def test_fuxictr_head_is_keyed_only_where_set_and_read():
 def test_fuxictr_head_streams_sum_to_the_logit(model):
     torch.manual_seed(0)
     kw = dict(embedding_dim=4, mlp_c=[6], afn_log_neurons=3, afn_hidden_units=[5], num_cross_layers=2)
-    m = build_model(model, [5, 7, 6], 0, **kw, fuxictr_head=True).eval()
+    m = build_model(model, [5, 7, 6], 0, **own_settings(model, kw), fuxictr_head=True).eval()
     out = m(torch.tensor([[0, 1, 2], [4, 6, 5]]), None)
     torch.testing.assert_close(out.simple + out.complex, out.logit)

@@ -110,7 +110,21 @@ def map_plugin(name: str, ssm: str, dfm: str, ref: dict, n: int, hidden: int) ->
     move(ref, ours, "DFM.fc1", "simple_head")
     map_dfm(ref, ours, dfm)
     assert not ref, f"unmapped reference weights: {sorted(ref)}"
-    return ours
+    return {plugin_name(name, k): v for k, v in ours.items()}
+
+
+# The plug-in is a composition (tfbench.models.tf4ctr_plugin.TF4CTRPlugin) of the host's parts:
+# the mapping above names them as in the plain host model; these prefixes place them in it.
+PLUGIN_PARTS = [("ssem.", "bottom."), ("embedding.", "bottom.embedding."), ("first_order.", "explicit.first_order."),
+                ("wide.", "explicit.wide."), ("cin.", "explicit.cin."), ("cin_head.", "explicit.cin_head."),
+                ("deep.", "dnn.")]
+
+
+def plugin_name(host: str, key: str) -> str:
+    for old, new in PLUGIN_PARTS:
+        if key.startswith(old):
+            return new + key[len(old):]
+    return key
 
 
 def map_cin(ref: dict, ours: dict, prefix: str, n: int) -> None:
@@ -174,7 +188,7 @@ def ours_for_plugin(path: Path):
     if name == "xdeepfm":
         hp["cin_layers"] = s["cin_hidden_units"]
     model = build_model(name, s["vocab"], 0, **hp).double()
-    hidden = len(list(model.deep if name == "widedeep" else model.dnn)) - 1
+    hidden = len(list(model.dnn)) - 1
     load_into(model, map_plugin(name, s["SSM"], s["DFM"], ref, len(s["vocab"]), hidden))
     return model, data, s
 
@@ -270,10 +284,10 @@ def test_the_authors_deepfm_fm_term_is_one_number_per_batch():
         full = model(x, None).simple
         half = model(x[:4], None).simple
     assert not torch.allclose(full[:4], half)
-    h_es, _ = model.ssem(x, None)
+    h_es, _ = model.bottom(x, None)
     s = h_es.sum(1)
     fm2 = 0.5 * (s.pow(2) - h_es.pow(2).sum(1)).sum()
-    expected = model.simple_head((model.first_order(x, None) + fm2).unsqueeze(-1)).squeeze(-1)
+    expected = model.simple_head((model.explicit.first_order(x, None) + fm2).unsqueeze(-1)).squeeze(-1)
     torch.testing.assert_close(full, expected)
 
 

@@ -10,7 +10,7 @@ from tfbench.data import cache as data_cache
 from tfbench.data.encode import RawData, RawSplit, SequenceSpec, encode, split_tokens
 from tfbench.data.types import CategoricalField, EncodedDataset, Split
 from tfbench.errors import DataError
-from tfbench.models import MODELS, TF4CTR_PLUGIN_MODELS, build_model, count_parameters, embedding_modules
+from tfbench.models import own_settings, MODELS, TF4CTR_PLUGIN_MODELS, build_model, count_parameters, embedding_modules
 from tfbench.models.layers import FieldEmbedding
 
 
@@ -165,8 +165,8 @@ VARIANTS = [(name, {}) for name in MODELS] + [(name, {"tf4ctr": True}) for name 
 def test_every_model_runs_on_a_sequence_field(name, extra):
     hp = {**SMALL, **PER_MODEL.get(name, {}), **extra}
     torch.manual_seed(0)
-    plain = build_model(name, VOCAB, 0, **hp)
-    model = build_model(name, VOCAB, 0, layout=LAYOUT, **hp)
+    plain = build_model(name, VOCAB, 0, **own_settings(name, hp))
+    model = build_model(name, VOCAB, 0, layout=LAYOUT, **own_settings(name, hp))
     assert count_parameters(model) == count_parameters(plain)  # the layout adds no parameters
     model.train()
     x = seq_batch()

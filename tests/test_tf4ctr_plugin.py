@@ -13,11 +13,11 @@ from tfbench.config import RunConfig, run_key
 from tfbench.errors import ConfigError
 from tfbench.losses import make_objective
 from tfbench.models import (
-    DFM_CHOICES, MODELS, SSEM_CHOICES, TF4CTR_PLUGIN_MODELS, build_model, count_parameters, embedding_modules,
+    DFM_CHOICES, MODELS, SSEM_CHOICES, build_model, count_parameters, embedding_modules, own_settings,
 )
 from tfbench.models.interactions import fm_second_order
 from tfbench.models.tf4ctr import SeparateEmbeddings
-from tfbench.models.tf4ctr_plugin import field_inputs, mlp_stream
+from tfbench.models.tf4ctr_plugin import TF4CTRPlugin, easy_fields, mlp_stream
 from tfbench.runner import build_for, train_settings
 from tfbench.train import fit, resolve_device, seed_everything
 
@@ -35,11 +35,13 @@ def batch(n=6, seed=0):
 
 def plugged(name, ssem="SER", dfm="WSF", num_numeric=0, **kw):
     torch.manual_seed(0)
-    return build_model(name, VOCAB, num_numeric, **{**SMALL, **kw}, tf4ctr=True, ssem=ssem, dfm=dfm).eval()
+    return build_model(name, VOCAB, num_numeric, **own_settings(name, {**SMALL, **kw, "tf4ctr": True, "ssem": ssem, "dfm": dfm})).eval()
 
 
-def test_the_plugin_models_are_the_papers_three():
-    assert tuple(PLUGIN) == TF4CTR_PLUGIN_MODELS
+def field_inputs(m, x):
+    """The plug-in's bottom outputs as field embeddings [B, F, ·] (easy, hard)."""
+    h_es, h_hs = m.bottom(x, None)
+    return easy_fields(h_es, x.shape[1]), easy_fields(h_hs, x.shape[1])
 
 
 # ---------------------------------------------------------------- structure
@@ -63,9 +65,9 @@ def test_every_ssem_and_dfm_gives_three_logits_and_trains_every_table(name, ssem
     assert z_s is out.simple and z_c is out.complex
     fc1 = m.simple_head
     torch.testing.assert_close(out.simple, h_s.squeeze(-1) if fc1 is None else fc1(h_s).squeeze(-1))
-    fc2 = list(m.deep if name == "widedeep" else m.dnn)[-1]
+    fc2 = list(m.dnn)[-1]
     torch.testing.assert_close(out.complex, fc2(h_c).squeeze(-1))
-    outside = m.first_order(x, x_num) if name == "xdeepfm" else 0.0
+    outside = m.explicit.first_order(x, x_num) if name == "xdeepfm" else 0.0
     torch.testing.assert_close(out.logit, seen["output"] + outside)
     assert out.simple.std() > 0 and out.complex.std() > 0
     make_objective("tf")(out, torch.tensor([1.0, 0, 1, 0, 0, 1])).backward()
@@ -74,7 +76,7 @@ def test_every_ssem_and_dfm_gives_three_logits_and_trains_every_table(name, ssem
     else:
         assert not hasattr(m, "embedding")  # the SSEM replaces the shared embedding
     assert all(e.table.weight.grad is not None and e.table.weight.grad.abs().sum() > 0 for e in embedding_modules(m))
-    assert {id(e) for e in m.embeddings} == {id(e) for e in embedding_modules(m)}
+    assert {id(e) for e in m.embedding_tables()} == {id(e) for e in embedding_modules(m)}
 
 
 def test_widedeep_ignores_ssem_as_the_authors_class_does():
@@ -91,11 +93,11 @@ def test_wsf_starts_as_the_mean_of_the_two_logits_and_sum_adds_them(name):
     x = batch()
     m = plugged(name, "SER", "WSF")
     out = m(x, None)
-    outside = m.first_order(x, None) if name == "xdeepfm" else 0.0  # xDeepFM's linear term is outside the DFM
+    outside = m.explicit.first_order(x, None) if name == "xdeepfm" else 0.0  # xDeepFM's linear term is outside the DFM
     torch.testing.assert_close(out.logit, 0.5 * out.simple + 0.5 * out.complex + outside)
     m = plugged(name, "GM", "Sum")
     out = m(x, None)
-    outside = m.first_order(x, None) if name == "xdeepfm" else 0.0
+    outside = m.explicit.first_order(x, None) if name == "xdeepfm" else 0.0
     torch.testing.assert_close(out.logit, out.simple + out.complex + outside)
 
 
@@ -103,51 +105,51 @@ def test_wsf_starts_as_the_mean_of_the_two_logits_and_sum_adds_them(name):
 def test_deepfm_streams(ssem, easy_dim):
     m = plugged("deepfm", ssem)
     x = batch()
-    h_es, h_hs = m.ssem(x, None)
+    h_es, h_hs = m.bottom(x, None)
     assert h_es.shape == (6, len(VOCAB) * easy_dim) and h_hs.shape == (6, len(VOCAB) * 4)
     out = m(x, None)
     # simple: fc1 on the FM, whose second-order term is the authors' (flat vector, summed over the batch)
     fm2 = 0.5 * (h_es.sum(1).pow(2) - h_es.pow(2).sum(1)).sum()
-    torch.testing.assert_close(out.simple, m.simple_head((m.first_order(x, None) + fm2).unsqueeze(-1)).squeeze(-1))
+    torch.testing.assert_close(out.simple, m.simple_head((m.explicit.first_order(x, None) + fm2).unsqueeze(-1)).squeeze(-1))
     torch.testing.assert_close(out.complex, m.dnn(h_hs).squeeze(-1))
     # plugin_fm="fields": the per-row FM over the field embeddings of the easy input
     f = plugged("deepfm", ssem, plugin_fm="fields")
-    emb_es, _ = field_inputs(f.ssem, x, None)
+    emb_es, _ = field_inputs(f, x)
     assert emb_es.shape == (6, len(VOCAB), easy_dim)
-    z = f.first_order(x, None) + fm_second_order(emb_es)
+    z = f.explicit.first_order(x, None) + fm_second_order(emb_es)
     torch.testing.assert_close(f(x, None).simple, f.simple_head(z.unsqueeze(-1)).squeeze(-1))
-    with pytest.raises(ValueError, match="fm must be"):
+    with pytest.raises(ConfigError, match="plugin-fm is 'bogus', must be one of authors, fields"):
         plugged("deepfm", ssem, plugin_fm="bogus")
 
 
 def test_xdeepfm_and_widedeep_streams():
     x = batch()
     m = plugged("xdeepfm", "GM", "CF")
-    emb_es, emb_hs = field_inputs(m.ssem, x, None)
+    emb_es, emb_hs = field_inputs(m, x)
     out = m(x, None)
-    h_s = m.cin_head(m.cin(emb_es))
+    h_s = m.explicit.cin_head(m.explicit.cin(emb_es))
     h_c, z_c = mlp_stream(m.dnn, emb_hs.flatten(1))
     torch.testing.assert_close(out.simple, m.simple_head(h_s).squeeze(-1))
     torch.testing.assert_close(out.complex, z_c)
-    torch.testing.assert_close(out.logit, m.fusion.out(torch.cat([h_s, h_c], -1)).squeeze(-1) + m.first_order(x, None))
+    torch.testing.assert_close(out.logit, m.fusion.out(torch.cat([h_s, h_c], -1)).squeeze(-1) + m.explicit.first_order(x, None))
     wd = plugged("widedeep", "SER", "WSF")
     out = wd(x, None)
-    torch.testing.assert_close(out.simple, wd.wide(x, None))  # WSF: z_s is the wide term itself
-    torch.testing.assert_close(out.complex, wd.deep(wd.embedding(x).flatten(1)).squeeze(-1))
+    torch.testing.assert_close(out.simple, wd.explicit.wide(x, None))  # WSF: z_s is the wide term itself
+    torch.testing.assert_close(out.complex, wd.dnn(wd.bottom.embedding(x).flatten(1)).squeeze(-1))
     wd = plugged("widedeep", "SER", "MoEF")
-    torch.testing.assert_close(wd(x, None).simple, wd.simple_head(wd.wide(x, None).unsqueeze(-1)).squeeze(-1))
+    torch.testing.assert_close(wd(x, None).simple, wd.simple_head(wd.explicit.wide(x, None).unsqueeze(-1)).squeeze(-1))
 
 
 def test_ser_widths_of_the_encoders():
     m = plugged("xdeepfm")
-    assert isinstance(m.ssem, SeparateEmbeddings)
-    assert m.ssem.easy.table.weight.shape == (sum(VOCAB), 2) and m.ssem.hard.table.weight.shape == (sum(VOCAB), 4)
+    assert isinstance(m.bottom, SeparateEmbeddings)
+    assert m.bottom.easy.table.weight.shape == (sum(VOCAB), 2) and m.bottom.hard.table.weight.shape == (sum(VOCAB), 4)
     assert m.dnn[0].in_features == len(VOCAB) * 4
     # the CIN's head projects its 3 + 2 pooled maps to the DNN's width; fc1 reads that
-    assert m.cin_head.weight.shape == (6, 5) and m.simple_head.weight.shape == (1, 6)
-    assert m.first_order.bias is None
+    assert m.explicit.cin_head.weight.shape == (6, 5) and m.simple_head.weight.shape == (1, 6)
+    assert m.explicit.first_order.bias is None
     wd = plugged("widedeep")
-    assert wd.wide.bias is None and wd.simple_head is None and wd.embedding.table.weight.shape == (sum(VOCAB), 4)
+    assert wd.explicit.wide.bias is None and wd.simple_head is None and wd.bottom.embedding.table.weight.shape == (sum(VOCAB), 4)
     assert plugged("deepfm").simple_head.weight.shape == (1, 1)
 
 
@@ -157,12 +159,12 @@ def test_the_explicit_encoder_sees_the_easy_input_and_the_dnn_the_hard_input(nam
     x = batch()
     before = m(x, None)
     with torch.no_grad():
-        m.ssem.easy.table.weight.normal_()
+        m.bottom.easy.table.weight.normal_()
     easy_changed = m(x, None)
     assert not torch.allclose(easy_changed.simple, before.simple)
     torch.testing.assert_close(easy_changed.complex, before.complex)
     with torch.no_grad():
-        m.ssem.hard.table.weight.normal_()
+        m.bottom.hard.table.weight.normal_()
     hard_changed = m(x, None)
     torch.testing.assert_close(hard_changed.simple, easy_changed.simple)
     assert not torch.allclose(hard_changed.complex, easy_changed.complex)
@@ -180,18 +182,20 @@ def test_share_and_sum_with_identity_heads_is_the_plain_model(name):
     """With one shared embedding, a plain sum, fc1 the identity (and, for xDeepFM, the CIN's
     projection carrying the plain CIN head in its first row) the plug-in is the baseline itself."""
     torch.manual_seed(1)
-    plain = build_model(name, VOCAB, 2, **SMALL).eval()
-    tf = plugged(name, "Share", "Sum", num_numeric=2, plugin_fm="fields")
-    state = dict(plain.state_dict())
-    if name != "widedeep":
-        state = {k.replace("embedding.", "ssem.embedding.", 1) if k.startswith("embedding.") else k: v
-                 for k, v in state.items()}
+    plain = build_model(name, VOCAB, 2, **own_settings(name, SMALL)).eval()
+    tf = plugged(name, "Share", "Sum", num_numeric=2, **({"plugin_fm": "fields"} if name == "deepfm" else {}))
+    # the plug-in composes the host's parts: bottom (the shared embedding), explicit part, DNN
+    parts = [("embedding.", "bottom.embedding."), ("deep.", "dnn."), ("dnn.", "dnn.")]
+    state = {}
+    for k, v in plain.state_dict().items():
+        new = next((n + k[len(o):] for o, n in parts if k.startswith(o)), "explicit." + k)
+        state[new] = v
     if name == "xdeepfm":
-        w = torch.zeros_like(tf.cin_head.weight)
-        w[0] = state["cin_head.weight"][0]
-        b = torch.zeros_like(tf.cin_head.bias)
-        b[0] = state["cin_head.bias"][0]
-        state["cin_head.weight"], state["cin_head.bias"] = w, b
+        w = torch.zeros_like(tf.explicit.cin_head.weight)
+        w[0] = state["explicit.cin_head.weight"][0]
+        b = torch.zeros_like(tf.explicit.cin_head.bias)
+        b[0] = state["explicit.cin_head.bias"][0]
+        state["explicit.cin_head.weight"], state["explicit.cin_head.bias"] = w, b
     identity_head(tf.simple_head)
     state.update({f"simple_head.{k}": v for k, v in tf.simple_head.state_dict().items()})
     tf.load_state_dict(state)
@@ -264,7 +268,7 @@ def test_every_plugged_baseline_learns_synthetic(name, tiny_synthetic):
     assert cfg.resolved_loss == "tf"
     seed_everything(cfg.seed)
     model = build_for(cfg, tiny_synthetic)
-    assert model.tf4ctr and (name == "widedeep" or isinstance(model.ssem, SeparateEmbeddings))
+    assert isinstance(model, TF4CTRPlugin) and (name == "widedeep" or isinstance(model.bottom, SeparateEmbeddings))
     objective = make_objective(cfg.resolved_loss, **cfg.loss_hyperparameters())
     result = fit(model, tiny_synthetic, objective, train_settings(cfg), resolve_device("cpu"))
     assert result.test["AUC"] > (0.554 + PLUGIN_MEASURED_AUC[name]) / 2, result.test
@@ -295,8 +299,8 @@ def test_models_params_lists_every_model_with_its_count():
             counts[cells[0]] = int(cells[-1])
     assert set(MODELS) | {f"{m} --tf4ctr" for m in PLUGIN} <= set(counts)
     paper = dict(embedding_dim=16, mlp_c=[400, 400, 400], mlp_s=[400], batch_norm=True, dropout=0.2)
-    assert counts["dcn"] == count_parameters(build_model("dcn", FRAPPE_VOCAB_SIZES, 0, **paper, num_cross_layers=3))
-    tf_deepfm = build_model("deepfm", FRAPPE_VOCAB_SIZES, 0, **paper, tf4ctr=True, ssem="SER", dfm="WSF")
+    assert counts["dcn"] == count_parameters(build_model("dcn", FRAPPE_VOCAB_SIZES, 0, **own_settings("dcn", paper), num_cross_layers=3))
+    tf_deepfm = build_model("deepfm", FRAPPE_VOCAB_SIZES, 0, **own_settings("deepfm", paper), tf4ctr=True, ssem="SER", dfm="WSF")
     assert counts["deepfm --tf4ctr"] == count_parameters(tf_deepfm)
     # SER adds a half-width easy table; WSF two scalars; fc1 a weight and a bias
     assert counts["deepfm --tf4ctr"] == counts["deepfm"] + sum(FRAPPE_VOCAB_SIZES) * 8 + 2 + 2
@@ -318,4 +322,4 @@ def test_plugin_settings_reach_the_plugins_and_stay_out_of_default_keys():
                                                             mlp_c=(6,), cin_layers=(3,)).model_hyperparameters())
     assert next(f for f in m.modules() if isinstance(f, VotingFusion)).eval_mode == "gumbel"
     with pytest.raises(ConfigError, match="plugin_fm"):
-        RunConfig(model="deepfm", tf4ctr=True, plugin_fm="rows").validate(source="config")
+        RunConfig.from_dict(dict(model="deepfm", tf4ctr=True, plugin_fm="rows"), source="config")

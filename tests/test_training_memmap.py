@@ -55,7 +55,7 @@ def run(cfg: RunConfig, data: EncodedDataset, **settings):
     seed_everything(cfg.seed)
     model = build_for(cfg, data)
     objective = make_objective(cfg.resolved_loss, **cfg.loss_hyperparameters())
-    return fit(model, data, objective, dataclasses.replace(train_settings(cfg), **settings), CPU)
+    return fit(model, data, objective, train_settings(cfg).model_copy(update=settings), CPU)
 
 
 def assert_same_run(a, b):

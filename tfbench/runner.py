@@ -39,12 +39,7 @@ class RunOutcome:
 
 
 def train_settings(cfg: RunConfig) -> TrainSettings:
-    return TrainSettings(
-        epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
-        embedding_regularizer=cfg.embedding_regularizer, net_regularizer=cfg.net_regularizer,
-        clip_norm=cfg.clip_norm, patience=cfg.patience, monitor=cfg.monitor, lr_decay=cfg.lr_decay,
-        min_lr=cfg.min_lr, seed=cfg.seed, evaluate_test=cfg.evaluate_test, eval_steps=cfg.eval_steps,
-    )
+    return cfg.train
 
 
 def load_for(cfg: RunConfig, data_dir: str | None = None, cache_dir: str | None = None) -> EncodedDataset:
@@ -57,7 +52,8 @@ def load_for(cfg: RunConfig, data_dir: str | None = None, cache_dir: str | None 
 def build_for(cfg: RunConfig, dataset: EncodedDataset) -> torch.nn.Module:
     layout = dataset.field_layout() if dataset.has_sequences else None
     return build_model(
-        cfg.model, dataset.vocab_sizes, len(dataset.numeric_fields), layout=layout, **cfg.model_hyperparameters()
+        cfg.model, dataset.vocab_sizes, len(dataset.numeric_fields), layout=layout,
+        settings=cfg.model_settings, plugin=cfg.plugin,
     )
 
 

@@ -1,149 +1,88 @@
-"""Model zoo: plain nn.Modules mapping (x_cat [B,F], x_num [B,K]) to a ModelOutput of logits."""
+"""Model zoo: plain nn.Modules mapping (x_cat [B,F], x_num [B,K]) to a ModelOutput of logits.
+
+Every module of this package that registers a model (``@register`` in ``tfbench.models.base``) is
+imported here, so a new model is one new file: its settings schema, its class, its registration.
+"""
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+import importlib
+import pkgutil
+from typing import Any, Sequence
 
 from torch import nn
 
 from tfbench.errors import ConfigError
-from tfbench.models.afn import AFNPlus
-from tfbench.models.autoint import AutoIntPlus
-from tfbench.models.cl4ctr import CL4CTR
-from tfbench.models.dcn import DCN
-from tfbench.models.dcnv2 import DCNv2
-from tfbench.models.deepfm import DeepFM
-from tfbench.models.dlf import DLF
-from tfbench.models.dnn import DNN
-from tfbench.models.dualmlp import DualMLP
-from tfbench.models.edcn import EDCN
-from tfbench.models.eulernet import EulerNet
-from tfbench.models.interactions import BRIDGE_CHOICES
+from tfbench.models.base import MODELS, ComplexMLPSettings, CTRModel, ModelSettings, ModelSpec, register
 from tfbench.models.layers import FieldEmbedding
 from tfbench.models.output import ModelOutput
-from tfbench.models.tf4ctr import DFM_CHOICES, SSEM_CHOICES, TF4CTR, VF_EVAL_CHOICES
-from tfbench.models.tf4ctr_plugin import FM_CHOICES as PLUGIN_FM_CHOICES
-from tfbench.models.tf4ctr_plugin import PLUGIN_MODELS as TF4CTR_PLUGIN_MODELS
-from tfbench.models.widedeep import WideDeep
-from tfbench.models.xdeepfm import XDeepFM
 
-# name -> (one-line description, builder(vocab_sizes, num_numeric, **model hyperparameters))
-MODELS: dict[str, tuple[str, Callable[..., nn.Module]]] = {
-    "tf4ctr": (
-        "TF4CTR: SSEM (SER/GM/MoE/Share) + simple & complex MLP encoders + DFM (WSF/VF/CF/MoEF/Sum)",
-        lambda vocab, num, **hp: TF4CTR(vocab, num, **hp),
-    ),
-    "dualmlp": (
-        "DualMLP: two parallel MLP streams on a shared embedding, logits summed",
-        lambda vocab, num, **hp: DualMLP(vocab, num, **hp),
-    ),
-    "dnn": (
-        "DNN: one MLP (--mlp-c) on the flattened embedding; single stream (no z_s/z_c)",
-        lambda vocab, num, **hp: DNN(vocab, num, **hp),
-    ),
-    "widedeep": (
-        "Wide & Deep: simple = wide first-order linear term, complex = deep MLP (--mlp-c); logits summed (--tf4ctr: SSEM + DFM)",
-        lambda vocab, num, **hp: WideDeep(vocab, num, **hp),
-    ),
-    "deepfm": (
-        "DeepFM: simple = FM (first + second order), complex = DNN (--mlp-c) on a shared embedding; logits summed (--tf4ctr: SSEM + DFM)",
-        lambda vocab, num, **hp: DeepFM(vocab, num, **hp),
-    ),
-    "dcn": (
-        "DCN, parallel: simple = cross network (--num-cross-layers) + linear head, complex = DNN (--mlp-c); logits summed",
-        lambda vocab, num, **hp: DCN(vocab, num, **hp),
-    ),
-    "dcnv2": (
-        "DCNv2 (full-rank), parallel: simple = cross network v2 + linear head, complex = DNN (--mlp-c); logits summed",
-        lambda vocab, num, **hp: DCNv2(vocab, num, **hp),
-    ),
-    "xdeepfm": (
-        "xDeepFM: simple = first-order term + CIN (--cin-layers) + linear head, complex = DNN (--mlp-c); logits summed (--tf4ctr: SSEM + DFM)",
-        lambda vocab, num, **hp: XDeepFM(vocab, num, **hp),
-    ),
-    "autoint+": (
-        "AutoInt+: simple = multi-head self-attention layers (--attention-*) + linear head, complex = DNN (--mlp-c); logits summed",
-        lambda vocab, num, **hp: AutoIntPlus(vocab, num, **hp),
-    ),
-    "afn+": (
-        "AFN+: simple = logarithmic neurons (--afn-log-neurons) + MLP (--afn-hidden-units), complex = DNN (--mlp-c) on its own embedding; logits summed",
-        lambda vocab, num, **hp: AFNPlus(vocab, num, **hp),
-    ),
-    "edcn": (
-        "EDCN: cross & deep streams (--num-cross-layers) with bridge (--edcn-bridge) and regulation (--edcn-tau) modules; simple = cross head, complex = deep head; logits summed",
-        lambda vocab, num, **hp: EDCN(vocab, num, **hp),
-    ),
-    "eulernet": (
-        "EulerNet: Euler interaction layers (--euler-orders): learnable-order products in polar form + implicit linear part; single stream",
-        lambda vocab, num, **hp: EulerNet(vocab, num, **hp),
-    ),
-    "cl4ctr": (
-        "CL4CTR on a DNN (--mlp-c): + contrastive (--cl-weight), alignment and uniformity (--alignment-weight, --uniformity-weight) losses in training; single stream",
-        lambda vocab, num, **hp: CL4CTR(vocab, num, **hp),
-    ),
-    "dlf": (
-        "DLF: layers of linear-compress, FM and first-order-aware interaction token blocks (--dlf-*) fused by residual + LayerNorm, MLP head (--mlp-c); single stream",
-        lambda vocab, num, **hp: DLF(vocab, num, **hp),
-    ),
-}
+# Modules of this package that hold building blocks rather than models.
+_NOT_MODELS = {"base", "layers", "output", "interactions"}
+for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    if _info.name not in _NOT_MODELS and not _info.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_info.name}")
 
-# Models built from cross layers (they read ``num_cross_layers``).
-CROSS_MODELS = ("dcn", "dcnv2", "edcn")
-# Model-specific settings -> the models that read them; every other model ignores the setting
-# (it is left out of their hyperparameters and run keys).
-MODEL_SETTINGS: dict[str, tuple[str, ...]] = {
-    "vf_eval": ("tf4ctr", "deepfm", "widedeep", "xdeepfm"),   # the plug-ins read it with --tf4ctr only
-    "plugin_fm": ("deepfm",),                                 # with --tf4ctr only
-    "num_cross_layers": CROSS_MODELS,
-    "cin_layers": ("xdeepfm",),
-    "attention_layers": ("autoint+",),
-    "num_heads": ("autoint+",),
-    "attention_dim": ("autoint+",),
-    "attention_scale": ("autoint+",),
-    "attention_layer_norm": ("autoint+",),
-    "afn_log_neurons": ("afn+",),
-    "afn_hidden_units": ("afn+",),
-    "afn_dropout": ("afn+",),
-    "edcn_bridge": ("edcn",),
-    "edcn_tau": ("edcn",),
-    "euler_orders": ("eulernet",),
-    "fuxictr_head": ("dcn", "dcnv2", "edcn", "afn+"),
-    "cl_weight": ("cl4ctr",),
-    "alignment_weight": ("cl4ctr",),
-    "uniformity_weight": ("cl4ctr",),
-    "cl4ctr_full_table": ("cl4ctr",),
-    "dlf_layers": ("dlf",),
-    "dlf_tokens": ("dlf",),
-    "dlf_rank": ("dlf",),
-    "dlf_hidden": ("dlf",),
-}
-# Models whose only MLP is ``mlp_c``: ``mlp_s`` cannot change their result.
-IGNORES_MLP_S = (
-    "dnn", "widedeep", "deepfm", "dcn", "dcnv2", "xdeepfm", "autoint+", "afn+", "edcn", "eulernet", "cl4ctr", "dlf",
-)
-# Models without an ``mlp_c`` DNN (EDCN's deep layers are F·D wide; EulerNet has only Euler layers): ``mlp_c`` cannot change their result.
-IGNORES_MLP_C = ("edcn", "eulernet")
+from tfbench.models.tf4ctr import DFM_CHOICES, SSEM_CHOICES, VF_EVAL_CHOICES, TF4CTR  # noqa: E402
+from tfbench.models.tf4ctr_plugin import FM_CHOICES as PLUGIN_FM_CHOICES  # noqa: E402
+from tfbench.models.tf4ctr_plugin import PluginSettings, TF4CTRPlugin, build_plugin  # noqa: E402
+from tfbench.models.interactions import BRIDGE_CHOICES  # noqa: E402
+
+# The baselines that take ``tf4ctr=True`` (Table VIII): those whose module gives plug-in parts.
+TF4CTR_PLUGIN_MODELS = tuple(name for name, spec in MODELS.items() if spec.plugin is not None)
+
+
+def model_spec(name: str) -> ModelSpec:
+    if name not in MODELS:
+        raise ConfigError(f"unknown model '{name}': known models are {', '.join(sorted(MODELS))}")
+    return MODELS[name]
 
 
 def build_model(
-    name: str, vocab_sizes: Sequence[int], num_numeric: int, layout: Sequence[tuple[int, str | None]] | None = None, **hyper
-) -> nn.Module:
+    name: str, vocab_sizes: Sequence[int], num_numeric: int, layout: Sequence[tuple[int, str | None]] | None = None,
+    settings: ModelSettings | None = None, plugin: PluginSettings | None = None, **values: Any,
+) -> CTRModel:
     """Build model ``name`` for categorical fields of ``vocab_sizes`` and ``num_numeric`` numeric fields.
+
+    Its settings are ``settings`` (the model's own schema) or ``values`` validated against that
+    schema (an unknown or out-of-range setting is a ConfigError naming it). ``tf4ctr=True`` among
+    ``values`` (or a ``plugin``) builds the Table VIII plug-in around the model, with the plug-in
+    settings (ssem, dfm, …) taken from ``values``.
 
     ``layout`` (``EncodedDataset.field_layout()``) gives each categorical field's (columns in
     x_cat, pooling): multi-valued fields are pooled into one field embedding by every embedding
     table of the model (see ``FieldEmbedding``), so each model still sees one embedding per field.
     """
-    if name not in MODELS:
-        raise ConfigError(f"unknown model '{name}': known models are {', '.join(sorted(MODELS))}")
-    model = MODELS[name][1](list(vocab_sizes), num_numeric, **hyper)
+    spec = model_spec(name)
+    if values.pop("tf4ctr", False) and plugin is None:
+        if spec.plugin is None:
+            raise ConfigError(f"--tf4ctr works only with the models {', '.join(TF4CTR_PLUGIN_MODELS)}, not '{name}'")
+        plugin_names = set(spec.plugin_settings.model_fields)
+        plugin = spec.plugin_settings.build({k: values.pop(k) for k in list(values) if k in plugin_names})
+    if settings is None:
+        settings = spec.settings.build(values)
+    elif values:
+        raise ConfigError(f"build_model: give either settings or setting values, not both ({', '.join(values)})")
+    if plugin is not None:
+        model = build_plugin(spec.plugin, list(vocab_sizes), num_numeric, settings, plugin)
+    else:
+        model = spec.build(vocab_sizes, num_numeric, settings)
     if layout is not None:
         if len(layout) != len(vocab_sizes):
             raise ConfigError(f"layout has {len(layout)} fields but vocab_sizes has {len(vocab_sizes)}")
-        for m in model.modules():
-            if isinstance(m, FieldEmbedding):
-                m.set_layout(layout)
+        for table in model.embedding_tables():
+            table.set_layout(layout)
     return model
+
+
+def own_settings(name: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The part of ``values`` that model ``name`` reads (with ``tf4ctr=True``: and its plug-in), e.g.
+    to build several models from one shared set of settings."""
+    spec = model_spec(name)
+    names = set(spec.settings.model_fields)
+    if values.get("tf4ctr") and spec.plugin_settings is not None:
+        names |= {"tf4ctr", *spec.plugin_settings.model_fields}
+    return {k: v for k, v in values.items() if k in names}
 
 
 def embedding_modules(model: nn.Module) -> list[FieldEmbedding]:
@@ -156,9 +95,8 @@ def count_parameters(model: nn.Module) -> int:
 
 
 __all__ = [
-    "MODELS", "CROSS_MODELS", "MODEL_SETTINGS", "IGNORES_MLP_S", "IGNORES_MLP_C", "ModelOutput", "TF4CTR",
-    "DualMLP", "DNN", "WideDeep", "DeepFM", "DCN", "DCNv2", "XDeepFM", "AutoIntPlus", "AFNPlus", "EDCN",
-    "EulerNet", "CL4CTR", "DLF",
+    "MODELS", "ModelSpec", "ModelSettings", "ComplexMLPSettings", "CTRModel", "ModelOutput", "register", "model_spec",
+    "TF4CTR", "TF4CTRPlugin", "PluginSettings",
     "SSEM_CHOICES", "DFM_CHOICES", "PLUGIN_FM_CHOICES", "VF_EVAL_CHOICES", "BRIDGE_CHOICES", "TF4CTR_PLUGIN_MODELS",
-    "build_model", "embedding_modules", "count_parameters",
+    "build_model", "own_settings", "embedding_modules", "count_parameters",
 ]

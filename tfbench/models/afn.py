@@ -29,31 +29,44 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+from pydantic import field_validator, model_validator
 from torch import nn
 
+from tfbench.models.base import ComplexMLPSettings, CTRModel, ModelSettings, register
+from tfbench.schema import Units, setting
 from tfbench.models.interactions import LogarithmicTransform
 from tfbench.models.layers import MLP, FieldEmbedding, linear
 from tfbench.models.output import ModelOutput
 
 
-class AFNPlus(nn.Module):
-    def __init__(
-        self,
-        vocab_sizes: Sequence[int],
-        num_numeric: int = 0,
-        embedding_dim: int = 16,
-        mlp_c: Sequence[int] = (400, 400, 400),
-        dropout: float = 0.0,
-        batch_norm: bool = False,
-        afn_log_neurons: int = 1200,
-        afn_hidden_units: Sequence[int] = (400, 400, 400),
-        afn_dropout: float = -1.0,
-        fuxictr_head: bool = False,
-        **_unused,
-    ):
+class AFNSettings(ComplexMLPSettings):
+    afn_log_neurons: int = setting(1200, "Logarithmic neurons", ge=1)
+    afn_hidden_units: Units = setting((400, 400, 400), "Hidden units of the MLP after the logarithmic layer")
+    afn_dropout: float = setting(-1.0, "Dropout of the MLP after the logarithmic layer; -1: the run's dropout", key_omit_default=True)
+    fuxictr_head: bool = setting(False, "FuxiCTR's Linear(2, 1) over both streams instead of one head per stream",
+                                 key_omit_default=True)
+
+    @field_validator("afn_dropout")
+    @classmethod
+    def _dropout_or_minus_one(cls, v: float) -> float:
+        if not (v == -1.0 or 0.0 <= v < 1.0):
+            raise ValueError(f"must be in [0, 1), or -1 for the run's dropout, got {v}")
+        return v
+
+
+@register("afn+", settings=AFNSettings, description="AFN+: logarithmic neurons + MLP and a DNN on its own embedding, logits summed",
+          simple="logarithmic neurons (afn_log_neurons) + MLP (afn_hidden_units)", complex="DNN (mlp_c) on its own embedding")
+class AFNPlus(CTRModel):
+    def __init__(self, vocab_sizes: Sequence[int], num_numeric: int, settings: AFNSettings):
         super().__init__()
-        if afn_log_neurons < 1:
-            raise ValueError(f"AFN needs at least one logarithmic neuron, got {afn_log_neurons}")
+        embedding_dim = settings.embedding_dim
+        mlp_c = settings.mlp_c
+        afn_hidden_units = settings.afn_hidden_units
+        dropout = settings.dropout
+        batch_norm = settings.batch_norm
+        afn_log_neurons = settings.afn_log_neurons
+        afn_dropout = settings.afn_dropout
+        fuxictr_head = settings.fuxictr_head
         self.embedding = FieldEmbedding(vocab_sizes, embedding_dim, num_numeric)
         f = self.embedding.num_fields
         self.log_transform = LogarithmicTransform(f, afn_log_neurons, batch_norm=True)
@@ -62,10 +75,6 @@ class AFNPlus(nn.Module):
         self.dnn_embedding = FieldEmbedding(vocab_sizes, embedding_dim, num_numeric)
         self.dnn = MLP(f * embedding_dim, mlp_c, output_dim=1, dropout=dropout, batch_norm=batch_norm)
         self.fc = linear(2, 1) if fuxictr_head else None
-
-    @property
-    def embeddings(self) -> list[FieldEmbedding]:
-        return [self.embedding, self.dnn_embedding]
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None) -> ModelOutput:
         z_s = self.afn_mlp(self.log_transform(self.embedding(x_cat, x_num))).squeeze(-1)

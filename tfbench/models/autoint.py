@@ -22,32 +22,44 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+from pydantic import field_validator, model_validator
 from torch import nn
 
+from tfbench.models.base import ComplexMLPSettings, CTRModel, ModelSettings, register
+from tfbench.schema import setting
 from tfbench.models.interactions import InteractingLayer
 from tfbench.models.layers import MLP, FieldEmbedding, linear
 from tfbench.models.output import ModelOutput
 
 
-class AutoIntPlus(nn.Module):
-    def __init__(
-        self,
-        vocab_sizes: Sequence[int],
-        num_numeric: int = 0,
-        embedding_dim: int = 16,
-        mlp_c: Sequence[int] = (400, 400, 400),
-        dropout: float = 0.0,
-        batch_norm: bool = False,
-        attention_layers: int = 2,
-        num_heads: int = 2,
-        attention_dim: int = 40,
-        attention_scale: bool = False,
-        attention_layer_norm: bool = False,
-        **_unused,
-    ):
+class AutoIntSettings(ComplexMLPSettings):
+    attention_layers: int = setting(2, "Interacting (self-attention) layers", ge=1)
+    num_heads: int = setting(2, "Attention heads per layer", ge=1)
+    attention_dim: int = setting(40, "Width of an interacting layer, all heads together; a multiple of num_heads", ge=1)
+    attention_scale: bool = setting(False, "Divide attention scores by sqrt(head size)")
+    attention_layer_norm: bool = setting(False, "LayerNorm in every interacting layer", key_omit_default=True)
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self):
+        if self.attention_dim % self.num_heads:
+            raise ValueError(f"attention_dim must be a multiple of num_heads ({self.num_heads}), got {self.attention_dim}")
+        return self
+
+
+@register("autoint+", settings=AutoIntSettings, description="AutoInt+: multi-head self-attention layers and a DNN, logits summed",
+          simple="self-attention layers + linear head", complex="DNN (mlp_c)")
+class AutoIntPlus(CTRModel):
+    def __init__(self, vocab_sizes: Sequence[int], num_numeric: int, settings: AutoIntSettings):
         super().__init__()
-        if attention_layers < 1:
-            raise ValueError(f"AutoInt needs at least one interacting layer, got {attention_layers}")
+        embedding_dim = settings.embedding_dim
+        mlp_c = settings.mlp_c
+        dropout = settings.dropout
+        batch_norm = settings.batch_norm
+        attention_layers = settings.attention_layers
+        num_heads = settings.num_heads
+        attention_dim = settings.attention_dim
+        attention_scale = settings.attention_scale
+        attention_layer_norm = settings.attention_layer_norm
         self.embedding = FieldEmbedding(vocab_sizes, embedding_dim, num_numeric)
         f = self.embedding.num_fields
         self.attention = nn.Sequential(*[
@@ -57,10 +69,6 @@ class AutoIntPlus(nn.Module):
         ])
         self.attention_head = linear(f * attention_dim, 1)
         self.dnn = MLP(f * embedding_dim, mlp_c, output_dim=1, dropout=dropout, batch_norm=batch_norm)
-
-    @property
-    def embeddings(self) -> list[FieldEmbedding]:
-        return [self.embedding]
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None) -> ModelOutput:
         emb = self.embedding(x_cat, x_num)

@@ -57,6 +57,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tfbench.models.base import ComplexMLPSettings, CTRModel, ModelSettings, register
+from tfbench.schema import setting
 from tfbench.models.layers import MLP, FieldEmbedding
 from tfbench.models.output import ModelOutput
 
@@ -113,30 +115,36 @@ def field_uniformity(rows: torch.Tensor, field_sizes: Sequence[int], eps: float 
     return cross / (total * total - n.pow(2).sum())
 
 
-class CL4CTR(nn.Module):
-    def __init__(
-        self,
-        vocab_sizes: Sequence[int],
-        num_numeric: int = 0,
-        embedding_dim: int = 16,
-        mlp_c: Sequence[int] = (400, 400, 400),
-        dropout: float = 0.0,
-        batch_norm: bool = False,
-        cl_weight: float = 1.0,
-        alignment_weight: float = 0.01,
-        uniformity_weight: float = 0.01,
-        mask_ratio: float = 0.5,
-        encoder_layers: int = 3,
-        encoder_feedforward: int = 128,
-        encoder_dropout: float = 0.2,
-        cl4ctr_full_table: bool = False,
-        **_unused,
-    ):
+class CL4CTRSettings(ComplexMLPSettings):
+    cl_weight: float = setting(1.0, "α: weight of the contrastive loss", ge=0.0)
+    alignment_weight: float = setting(0.01, "β: weight of feature alignment", ge=0.0)
+    uniformity_weight: float = setting(0.01, "γ: weight of field uniformity", ge=0.0)
+    cl4ctr_full_table: bool = setting(False, "Alignment and uniformity over the whole embedding table (the authors' "
+                                      "compute_cl_loss_all) instead of the batch", key_omit_default=True)
+    # the authors' defaults (cl4ctr/cl4ctr, model/BasiclLayer.py), settable since the settings schemas
+    mask_ratio: float = setting(0.5, "Share of field embeddings masked in each contrastive view", ge=0.0, lt=1.0,
+                                key_omit_default=True)
+    encoder_layers: int = setting(3, "Transformer layers of the contrastive encoder", ge=1, key_omit_default=True)
+    encoder_feedforward: int = setting(128, "Feed-forward width of the contrastive encoder", ge=1, key_omit_default=True)
+    encoder_dropout: float = setting(0.2, "Dropout of the contrastive encoder", ge=0.0, lt=1.0, key_omit_default=True)
+
+
+@register("cl4ctr", settings=CL4CTRSettings, description="CL4CTR on a DNN (mlp_c): + contrastive, alignment and uniformity losses in training; single stream")
+class CL4CTR(CTRModel):
+    def __init__(self, vocab_sizes: Sequence[int], num_numeric: int, settings: CL4CTRSettings):
         super().__init__()
-        if min(cl_weight, alignment_weight, uniformity_weight) < 0:
-            raise ValueError("CL4CTR's loss weights must be >= 0")
-        if not 0.0 <= mask_ratio < 1.0:
-            raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
+        embedding_dim = settings.embedding_dim
+        mlp_c = settings.mlp_c
+        dropout = settings.dropout
+        batch_norm = settings.batch_norm
+        cl_weight = settings.cl_weight
+        alignment_weight = settings.alignment_weight
+        uniformity_weight = settings.uniformity_weight
+        cl4ctr_full_table = settings.cl4ctr_full_table
+        mask_ratio = settings.mask_ratio
+        encoder_layers = settings.encoder_layers
+        encoder_feedforward = settings.encoder_feedforward
+        encoder_dropout = settings.encoder_dropout
         self.embedding = FieldEmbedding(vocab_sizes, embedding_dim, num_numeric)
         f = self.embedding.num_fields
         d = f * embedding_dim
@@ -151,10 +159,6 @@ class CL4CTR(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, num_layers=encoder_layers, enable_nested_tensor=False)
         self.projector1 = nn.Linear(d, embedding_dim)  # PyTorch's default init, as in the authors' code
         self.projector2 = nn.Linear(d, embedding_dim)
-
-    @property
-    def embeddings(self) -> list[FieldEmbedding]:
-        return [self.embedding]
 
     def table(self) -> torch.Tensor:
         """Every feature's embedding [V, D] (categorical values, then one row per numeric field)."""

@@ -28,27 +28,32 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from tfbench.models.base import ComplexMLPSettings, CTRModel, ModelSettings, register
+from tfbench.schema import setting
 from tfbench.models.interactions import CrossNetwork
 from tfbench.models.layers import MLP, FieldEmbedding, linear
 from tfbench.models.output import ModelOutput
 
 
-class DCN(nn.Module):
+class DCNSettings(ComplexMLPSettings):
+    num_cross_layers: int = setting(3, "Cross layers", ge=1)
+    fuxictr_head: bool = setting(False, "FuxiCTR's one output layer over both streams instead of one head per stream",
+                                 key_omit_default=True)
+
+
+@register("dcn", settings=DCNSettings, description="DCN, parallel: a cross network and a DNN on one embedding, logits summed",
+          simple="cross network (num_cross_layers) + linear head", complex="DNN (mlp_c)")
+class DCN(CTRModel):
     cross_version = 1
 
-    def __init__(
-        self,
-        vocab_sizes: Sequence[int],
-        num_numeric: int = 0,
-        embedding_dim: int = 16,
-        mlp_c: Sequence[int] = (400, 400, 400),
-        dropout: float = 0.0,
-        batch_norm: bool = False,
-        num_cross_layers: int = 3,
-        fuxictr_head: bool = False,
-        **_unused,
-    ):
+    def __init__(self, vocab_sizes: Sequence[int], num_numeric: int, settings: DCNSettings):
         super().__init__()
+        embedding_dim = settings.embedding_dim
+        mlp_c = settings.mlp_c
+        dropout = settings.dropout
+        batch_norm = settings.batch_norm
+        num_cross_layers = settings.num_cross_layers
+        fuxictr_head = settings.fuxictr_head
         self.embedding = FieldEmbedding(vocab_sizes, embedding_dim, num_numeric)
         d = self.embedding.num_fields * embedding_dim
         self.cross = CrossNetwork(d, num_cross_layers, version=self.cross_version)
@@ -59,10 +64,6 @@ class DCN(nn.Module):
         else:
             self.cross_head = linear(d, 1)
             self.dnn = MLP(d, mlp_c, output_dim=1, dropout=dropout, batch_norm=batch_norm)
-
-    @property
-    def embeddings(self) -> list[FieldEmbedding]:
-        return [self.embedding]
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None) -> ModelOutput:
         x0 = self.embedding(x_cat, x_num).flatten(1)

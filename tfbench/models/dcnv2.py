@@ -15,8 +15,12 @@ FuxiCTR's one output layer over [x_L ‖ h_L] instead). Only the full-rank cross
 
 from __future__ import annotations
 
-from tfbench.models.dcn import DCN
+from tfbench.models.base import register
+from tfbench.models.dcn import DCN, DCNSettings
 
 
+@register("dcnv2", settings=DCNSettings,
+          description="DCNv2 (full-rank), parallel: a cross network v2 and a DNN on one embedding, logits summed",
+          simple="cross network v2 (num_cross_layers) + linear head", complex="DNN (mlp_c)")
 class DCNv2(DCN):
     cross_version = 2

@@ -51,6 +51,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from tfbench.models.base import ComplexMLPSettings, CTRModel, ModelSettings, register
+from tfbench.schema import setting
 from tfbench.models.layers import MLP, FieldEmbedding
 from tfbench.models.output import ModelOutput
 
@@ -111,24 +113,25 @@ class DLFLayer(nn.Module):
         return self.norm(tokens + residual)
 
 
-class DLF(nn.Module):
-    def __init__(
-        self,
-        vocab_sizes: Sequence[int],
-        num_numeric: int = 0,
-        embedding_dim: int = 16,
-        mlp_c: Sequence[int] = (400, 400, 400),
-        dropout: float = 0.0,
-        batch_norm: bool = False,
-        dlf_layers: int = 3,
-        dlf_tokens: int = 32,
-        dlf_rank: int = 24,
-        dlf_hidden: int = 512,
-        **_unused,
-    ):
+class DLFSettings(ComplexMLPSettings):
+    dlf_layers: int = setting(3, "DLF layers", ge=1)
+    dlf_tokens: int = setting(32, "Output tokens of each block (linear-compress, FM, first-order-aware)", ge=1)
+    dlf_rank: int = setting(24, "Rank of the FM blocks' inner-product compression", ge=1)
+    dlf_hidden: int = setting(512, "Hidden units of the FM blocks' MLPs", ge=1)
+
+
+@register("dlf", settings=DLFSettings, description="DLF: layers of linear-compress, FM and first-order-aware token blocks fused by residual + LayerNorm, MLP head (mlp_c); single stream")
+class DLF(CTRModel):
+    def __init__(self, vocab_sizes: Sequence[int], num_numeric: int, settings: DLFSettings):
         super().__init__()
-        if min(dlf_layers, dlf_tokens, dlf_rank, dlf_hidden) < 1:
-            raise ValueError("DLF's layers, tokens, rank and hidden units must be >= 1")
+        embedding_dim = settings.embedding_dim
+        mlp_c = settings.mlp_c
+        dropout = settings.dropout
+        batch_norm = settings.batch_norm
+        dlf_layers = settings.dlf_layers
+        dlf_tokens = settings.dlf_tokens
+        dlf_rank = settings.dlf_rank
+        dlf_hidden = settings.dlf_hidden
         self.embedding = FieldEmbedding(vocab_sizes, embedding_dim, num_numeric)
         f = self.embedding.num_fields
         layers, n = [], f
@@ -138,10 +141,6 @@ class DLF(nn.Module):
             n = layers[-1].num_out
         self.layers = nn.ModuleList(layers)
         self.head = MLP(n * embedding_dim, mlp_c, output_dim=1, dropout=dropout, batch_norm=batch_norm)
-
-    @property
-    def embeddings(self) -> list[FieldEmbedding]:
-        return [self.embedding]
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None) -> ModelOutput:
         x0 = self.embedding(x_cat, x_num)

@@ -12,31 +12,30 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from tfbench.models.base import ComplexMLPSettings, CTRModel, ModelSettings, register
+from tfbench.schema import HiddenUnits, setting
 from tfbench.models.layers import MLP, FieldEmbedding
 from tfbench.models.output import ModelOutput
 
 
-class DualMLP(nn.Module):
-    def __init__(
-        self,
-        vocab_sizes: Sequence[int],
-        num_numeric: int = 0,
-        embedding_dim: int = 16,
-        mlp_s: Sequence[int] = (400, 400, 400),
-        mlp_c: Sequence[int] = (400, 400, 400),
-        dropout: float = 0.0,
-        batch_norm: bool = False,
-        **_unused,
-    ):
+class DualMLPSettings(ComplexMLPSettings):
+    mlp_s: HiddenUnits = setting((400,), "Hidden units of the simple stream, e.g. 400")
+
+
+@register("dualmlp", settings=DualMLPSettings, description="DualMLP: two parallel MLP streams on a shared embedding, logits summed",
+          simple="MLP (mlp_s)", complex="MLP (mlp_c)")
+class DualMLP(CTRModel):
+    def __init__(self, vocab_sizes: Sequence[int], num_numeric: int, settings: DualMLPSettings):
         super().__init__()
+        embedding_dim = settings.embedding_dim
+        mlp_s = settings.mlp_s
+        mlp_c = settings.mlp_c
+        dropout = settings.dropout
+        batch_norm = settings.batch_norm
         self.embedding = FieldEmbedding(vocab_sizes, embedding_dim, num_numeric)
         d = self.embedding.num_fields * embedding_dim
         self.stream_s = MLP(d, mlp_s, output_dim=1, dropout=dropout, batch_norm=batch_norm)
         self.stream_c = MLP(d, mlp_c, output_dim=1, dropout=dropout, batch_norm=batch_norm)
-
-    @property
-    def embeddings(self) -> list[FieldEmbedding]:
-        return [self.embedding]
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None) -> ModelOutput:
         h = self.embedding(x_cat, x_num).flatten(1)

@@ -33,34 +33,40 @@ the default hadamard_product bridge.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Literal, Sequence
 
 import torch
 from torch import nn
 
+from tfbench.models.base import ComplexMLPSettings, CTRModel, ModelSettings, register
+from tfbench.schema import setting
 from tfbench.models.dcn import split_head
 from tfbench.models.interactions import BridgeModule, CrossLayer, RegulationModule
 from tfbench.models.layers import MLP, FieldEmbedding, linear
 from tfbench.models.output import ModelOutput
 
 
-class EDCN(nn.Module):
-    def __init__(
-        self,
-        vocab_sizes: Sequence[int],
-        num_numeric: int = 0,
-        embedding_dim: int = 16,
-        dropout: float = 0.0,
-        batch_norm: bool = False,
-        num_cross_layers: int = 3,
-        edcn_bridge: str = "hadamard_product",
-        edcn_tau: float = 1.0,
-        fuxictr_head: bool = False,
-        **_unused,
-    ):
+class EDCNSettings(ModelSettings):
+    num_cross_layers: int = setting(3, "Cross and deep layers (EDCN's deep layers are F·D wide; it has no mlp_c)", ge=1)
+    edcn_bridge: Literal["hadamard_product", "pointwise_addition", "concatenation", "attention_pooling"] = setting(
+        "hadamard_product", "Bridge module between the cross and the deep layers")
+    edcn_tau: float = setting(1.0, "Temperature of the regulation gates", gt=0.0)
+    fuxictr_head: bool = setting(False, "FuxiCTR's one output layer over the three streams instead of one head per stream",
+                                 key_omit_default=True)
+
+
+@register("edcn", settings=EDCNSettings, description="EDCN: cross and deep streams with bridge and regulation modules, logits summed",
+          simple="cross layers + head", complex="deep layers and bridges + heads")
+class EDCN(CTRModel):
+    def __init__(self, vocab_sizes: Sequence[int], num_numeric: int, settings: EDCNSettings):
         super().__init__()
-        if num_cross_layers < 1:
-            raise ValueError(f"EDCN needs at least one layer, got {num_cross_layers}")
+        embedding_dim = settings.embedding_dim
+        dropout = settings.dropout
+        batch_norm = settings.batch_norm
+        num_cross_layers = settings.num_cross_layers
+        edcn_bridge = settings.edcn_bridge
+        edcn_tau = settings.edcn_tau
+        fuxictr_head = settings.fuxictr_head
         self.embedding = FieldEmbedding(vocab_sizes, embedding_dim, num_numeric)
         f = self.embedding.num_fields
         d = f * embedding_dim
@@ -83,10 +89,6 @@ class EDCN(nn.Module):
             with torch.no_grad():
                 for head, part in zip((self.cross_head, self.deep_head, self.bridge_head), w.split(d, dim=1)):
                     head.weight.copy_(part)
-
-    @property
-    def embeddings(self) -> list[FieldEmbedding]:
-        return [self.embedding]
 
     def streams(
         self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None

@@ -44,6 +44,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from tfbench.models.base import ComplexMLPSettings, CTRModel, ModelSettings, register
+from tfbench.schema import Units, setting
 from tfbench.models.layers import Dropout, FieldEmbedding
 from tfbench.models.output import ModelOutput
 
@@ -97,20 +99,20 @@ class EulerInteractionLayer(nn.Module):
         return out_r, out_p
 
 
-class EulerNet(nn.Module):
-    def __init__(
-        self,
-        vocab_sizes: Sequence[int],
-        num_numeric: int = 0,
-        embedding_dim: int = 16,
-        dropout: float = 0.0,
-        euler_orders: Sequence[int] = (52,),
-        layer_norm: bool = True,
-        **_unused,
-    ):
+class EulerNetSettings(ModelSettings):
+    # EulerNet's layers use LayerNorm and no MLP: batch_norm is not read. It stays declared (from
+    # ModelSettings) because the keys of the runs stored before the settings schemas hash it.
+    euler_orders: Units = setting((52,), "Order vectors of each Euler interaction layer, e.g. 52 or 30,30")
+
+
+@register("eulernet", settings=EulerNetSettings, description="EulerNet: Euler interaction layers (learnable-order products in polar form) + implicit linear part; single stream")
+class EulerNet(CTRModel):
+    def __init__(self, vocab_sizes: Sequence[int], num_numeric: int, settings: EulerNetSettings):
         super().__init__()
-        if not euler_orders or any(k < 1 for k in euler_orders):
-            raise ValueError(f"EulerNet needs at least one layer of positive width, got {list(euler_orders)}")
+        embedding_dim = settings.embedding_dim
+        euler_orders = settings.euler_orders
+        dropout = settings.dropout
+        layer_norm = True  # fixed, as the reference code
         self.embedding = FieldEmbedding(vocab_sizes, embedding_dim, num_numeric)
         f = self.embedding.num_fields
         self.mu = nn.Parameter(torch.ones(f, 1))  # field-wise modulus μ_f
@@ -122,10 +124,6 @@ class EulerNet(nn.Module):
         self.head = nn.Linear(widths[-1] * embedding_dim, 1)
         nn.init.xavier_normal_(self.head.weight)
         nn.init.zeros_(self.head.bias)
-
-    @property
-    def embeddings(self) -> list[FieldEmbedding]:
-        return [self.embedding]
 
     def to_complex(self, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(r, p) = (μ_f cos e, μ_f sin e): the embedding as phases with field-wise moduli."""

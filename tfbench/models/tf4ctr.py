@@ -4,16 +4,42 @@ Dynamic Fusion Module. The Twin Focus loss lives in ``tfbench.losses``.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Literal, Sequence
 
 import torch
 from torch import nn
 
+from tfbench.models.base import CTRModel, ModelSettings, register
 from tfbench.models.layers import MLP, FieldEmbedding, linear
 from tfbench.models.output import ModelOutput
+from tfbench.schema import HiddenUnits, Settings, setting
 
 SSEM_CHOICES = ("SER", "GM", "MoE", "Share")
 DFM_CHOICES = ("WSF", "VF", "CF", "MoEF", "Sum")
+VF_EVAL_CHOICES = ("softmax", "gumbel")
+
+
+class TwinModuleSettings(Settings):
+    """The SSEM at the bottom and the DFM on top: TF4CTR's, and the Table VIII plug-in's."""
+
+    ssem: Literal["SER", "GM", "MoE", "Share"] = setting("SER", "Sample Selection Embedding Module (Share: one embedding)")
+    dfm: Literal["WSF", "VF", "CF", "MoEF", "Sum"] = setting("WSF", "Dynamic Fusion Module (Sum: z_s + z_c)")
+    vf_tau: float = setting(0.8, "Gumbel-softmax temperature of VF", gt=0.0)
+    vf_eval: Literal["softmax", "gumbel"] = setting(
+        "softmax", "VF at evaluation: softmax (deterministic, ours) or gumbel (noise at evaluation too, the authors')",
+        key_omit_default=True)
+
+    def key_settings(self) -> dict:
+        d = super().key_settings()
+        if self.dfm != "VF":   # only VF reads them
+            d.pop("vf_tau")
+            d.pop("vf_eval", None)
+        return d
+
+
+class TF4CTRSettings(ModelSettings, TwinModuleSettings):
+    mlp_s: HiddenUnits = setting((400,), "Hidden units of the simple encoder, e.g. 400")
+    mlp_c: HiddenUnits = setting((400, 400, 400), "Hidden units of the complex encoder, e.g. 400,400,400")
 
 
 # ---------------------------------------------------------------- Sample Selection Embedding Module
@@ -126,9 +152,6 @@ class WeightedSumFusion(Fusion):
         return self.weight[0] * z_s + self.weight[1] * z_c
 
 
-VF_EVAL_CHOICES = ("softmax", "gumbel")
-
-
 class VotingFusion(Fusion):
     """VF (Eq. 9): Gumbel-softmax over selection logits π = (W_es ĥ_es, W_hs ĥ_hs) with temperature τ.
 
@@ -219,7 +242,10 @@ def make_fusion(name, easy_dim, hard_dim, vf_tau, vf_eval: str = "softmax") -> F
 
 
 # ---------------------------------------------------------------- the model
-class TF4CTR(nn.Module):
+@register("tf4ctr", settings=TF4CTRSettings,
+          description="TF4CTR: SSEM (SER/GM/MoE/Share) + simple & complex MLP encoders + DFM (WSF/VF/CF/MoEF/Sum)",
+          simple="MLP (mlp_s) on the SSEM's easy embedding", complex="MLP (mlp_c) on the SSEM's hard embedding")
+class TF4CTR(CTRModel):
     """Twin Focus framework with MLP encoders (Eq. 6): returns the fused, simple and complex logits.
 
     Checked logit for logit against the authors' ``TF4CTRv2`` (salmon1802/TF4CTR,
@@ -229,31 +255,15 @@ class TF4CTR(nn.Module):
     with the deterministic softmax(π/τ) unless ``vf_eval="gumbel"`` (see ``VotingFusion``).
     """
 
-    def __init__(
-        self,
-        vocab_sizes: Sequence[int],
-        num_numeric: int = 0,
-        embedding_dim: int = 16,
-        ssem: str = "SER",
-        dfm: str = "WSF",
-        mlp_s: Sequence[int] = (400,),
-        mlp_c: Sequence[int] = (400, 400, 400),
-        dropout: float = 0.0,
-        batch_norm: bool = False,
-        vf_tau: float = 0.8,
-        vf_eval: str = "softmax",
-    ):
+    def __init__(self, vocab_sizes: Sequence[int], num_numeric: int, settings: TF4CTRSettings):
         super().__init__()
-        self.ssem = make_sample_selection(ssem, vocab_sizes, embedding_dim, num_numeric, dropout, batch_norm)
-        self.simple_encoder = MLP(self.ssem.easy_dim, mlp_s, dropout=dropout, batch_norm=batch_norm)
-        self.complex_encoder = MLP(self.ssem.hard_dim, mlp_c, dropout=dropout, batch_norm=batch_norm)
+        s = settings
+        self.ssem = make_sample_selection(s.ssem, vocab_sizes, s.embedding_dim, num_numeric, s.dropout, s.batch_norm)
+        self.simple_encoder = MLP(self.ssem.easy_dim, s.mlp_s, dropout=s.dropout, batch_norm=s.batch_norm)
+        self.complex_encoder = MLP(self.ssem.hard_dim, s.mlp_c, dropout=s.dropout, batch_norm=s.batch_norm)
         self.simple_head = linear(self.simple_encoder.output_dim, 1)   # W_s
         self.complex_head = linear(self.complex_encoder.output_dim, 1)  # W_c
-        self.fusion = make_fusion(dfm, self.simple_encoder.output_dim, self.complex_encoder.output_dim, vf_tau, vf_eval)
-
-    @property
-    def embeddings(self) -> list[FieldEmbedding]:
-        return list(self.ssem.embeddings)
+        self.fusion = make_fusion(s.dfm, self.simple_encoder.output_dim, self.complex_encoder.output_dim, s.vf_tau, s.vf_eval)
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None) -> ModelOutput:
         h_es, h_hs = self.ssem(x_cat, x_num)

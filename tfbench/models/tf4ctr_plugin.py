@@ -1,9 +1,10 @@
 """TF4CTR as a plug-in of a parallel baseline (paper §III-G, last paragraph; §IV-B4, Table VIII).
 
-DeepFM, Wide & Deep and xDeepFM take ``tf4ctr=True`` (``--tf4ctr``). Their explicit component
-becomes TF4CTR's simple encoder and their DNN's hidden layers its complex encoder; a Dynamic Fusion
-Module replaces the logit sum at the top, and the run's loss defaults to the Twin Focus loss on
-the two heads' logits z_s, z_c. Each follows the authors' own plug-in class (salmon1802/TF4CTR,
+DeepFM, Wide & Deep and xDeepFM take ``tf4ctr=True`` (``--tf4ctr``). ``TF4CTRPlugin`` is a
+composition: the host model's module supplies its parts (``PluginParts``: the bottom embedding,
+its explicit component and its DNN), which become TF4CTR's simple and complex encoders; a Dynamic
+Fusion Module replaces the logit sum at the top, and the run's loss defaults to the Twin Focus
+loss on the two heads' logits z_s, z_c. The host classes themselves know nothing of the plug-in. Each follows the authors' own plug-in class (salmon1802/TF4CTR,
 TF4CTR_torch/src/TF4CTRv2_{DeepFM,WideDeep,xDeepFM}.py), checked logit for logit in
 tests/test_parity_plugin.py:
 
@@ -35,33 +36,105 @@ their xDeepFM hands the CIN flat vectors for GM, MoE and Share and crashes — o
 SSEM's easy output to [B, F, ·] fields first. VF: the authors draw Gumbel noise in evaluation too;
 ours evaluates with the deterministic softmax(π/τ) (see ``VotingFusion``).
 
-The plain models (``tf4ctr=False``) are unchanged: same modules, same initialisation order.
+The parts are created in the order the hosts' plug-in classes created them before the
+composition (bottom, explicit part, DNN, then fc1 and the DFM), so a seed gives the same weights.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable, Literal, Sequence
+
 import torch
+from torch import nn
 
-from tfbench.models.layers import MLP
+from tfbench.models.base import CTRModel
+from tfbench.models.layers import MLP, FieldEmbedding, linear
 from tfbench.models.output import ModelOutput
-from tfbench.models.tf4ctr import Fusion, SampleSelection, make_fusion, make_sample_selection
+from tfbench.models.tf4ctr import Fusion, SampleSelection, TwinModuleSettings, make_fusion, make_sample_selection
+from tfbench.schema import setting
 
-# The baselines that take ``tf4ctr=True`` (Table VIII).
-PLUGIN_MODELS = ("deepfm", "widedeep", "xdeepfm")
 # DeepFM's second-order term in the plug-in: the authors' (flat, batch-summed) or per-row over fields.
 FM_CHOICES = ("authors", "fields")
 
-__all__ = [
-    "PLUGIN_MODELS", "FM_CHOICES", "make_sample_selection", "make_fusion", "field_inputs", "mlp_stream", "fuse",
-    "flat_batch_fm",
-]
+
+class PluginSettings(TwinModuleSettings):
+    """The plug-in's SSEM and DFM (``tf4ctr: true``); Wide & Deep builds no SSEM and ignores ``ssem``
+    (as the authors' class), which stays in its key as before."""
 
 
-def field_inputs(ssem: SampleSelection, x_cat: torch.Tensor, x_num: torch.Tensor | None):
-    """The SSEM's easy and hard inputs reshaped to field embeddings [B, F, d_es] and [B, F, d]."""
-    h_es, h_hs = ssem(x_cat, x_num)
-    f = ssem.embeddings[0].num_fields
-    return h_es.reshape(h_es.shape[0], f, -1), h_hs.reshape(h_hs.shape[0], f, -1)
+class DeepFMPluginSettings(PluginSettings):
+    plugin_fm: Literal["authors", "fields"] = setting(
+        "authors", "deepfm --tf4ctr, FM term: authors (the authors' TF4CTRv2_DeepFM: one number per batch) "
+        "or fields (per-row FM over the field embeddings)", key_omit_default=True)
+
+
+@dataclass
+class PluginParts:
+    """What a host model hands the plug-in, built in this order by the host's ``plugin`` builder."""
+
+    bottom: nn.Module        # (x_cat, x_num) -> (easy input, hard input), both flat [B, ·]
+    explicit: nn.Module      # (x_cat, x_num, easy input) -> h_s [B, simple_width]
+    dnn: MLP                 # the host's DNN on the hard input, with its 1-unit output layer
+    simple_width: int        # width of h_s
+    simple_head: bool = True  # False: z_s = h_s (the authors' Wide & Deep with WSF has no fc1)
+
+
+class SharedBottom(nn.Module):
+    """No SSEM (Wide & Deep): one field embedding feeds the DNN; the explicit part reads the raw features."""
+
+    def __init__(self, vocab_sizes: Sequence[int], dim: int, num_numeric: int):
+        super().__init__()
+        self.embedding = FieldEmbedding(vocab_sizes, dim, num_numeric)
+
+    def forward(self, x_cat, x_num):
+        return None, self.embedding(x_cat, x_num).flatten(1)
+
+
+def ssem_bottom(plugin: PluginSettings, vocab_sizes: Sequence[int], num_numeric: int, settings) -> SampleSelection:
+    return make_sample_selection(plugin.ssem, vocab_sizes, settings.embedding_dim, num_numeric,
+                                 settings.dropout, settings.batch_norm)
+
+
+class TF4CTRPlugin(CTRModel):
+    """A host's explicit part and DNN as TF4CTR's two encoders, under the host's bottom and a DFM.
+
+    z_s = fc1(h_s) (or h_s), (h_c, z_c) = the DNN's last hidden layer and output;
+    logit = DFM(h_s, h_c, z_s, z_c) + the explicit part's ``outside`` term where it has one
+    (xDeepFM's first-order logit, added outside the DFM as the authors do).
+    """
+
+    def __init__(self, parts: PluginParts, plugin: PluginSettings):
+        super().__init__()
+        self.bottom = parts.bottom
+        self.explicit = parts.explicit
+        self.dnn = parts.dnn
+        self.simple_head = linear(parts.simple_width, 1) if parts.simple_head else None  # the authors' DFM fc1
+        hidden = list(self.dnn)[-1].in_features  # h_c: the DNN's last hidden layer, the input of its output layer
+        self.fusion = make_fusion(plugin.dfm, parts.simple_width, hidden, plugin.vf_tau, plugin.vf_eval)
+        self.plugin = plugin
+
+    def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None) -> ModelOutput:
+        easy, hard = self.bottom(x_cat, x_num)
+        h_s = self.explicit(x_cat, x_num, easy)
+        z_s = (h_s if self.simple_head is None else self.simple_head(h_s)).squeeze(-1)
+        h_c, z_c = mlp_stream(self.dnn, hard)
+        logit = self.fusion(h_s, h_c, z_s, z_c)
+        outside = getattr(self.explicit, "outside", None)
+        if outside is not None:
+            logit = logit + outside(x_cat, x_num)
+        return ModelOutput(logit, z_s, z_c)
+
+
+def build_plugin(builder: Callable[..., PluginParts], vocab_sizes, num_numeric, settings, plugin: PluginSettings) -> TF4CTRPlugin:
+    model = TF4CTRPlugin(builder(vocab_sizes, num_numeric, settings, plugin), plugin)
+    model.settings = settings
+    return model
+
+
+def easy_fields(h_es: torch.Tensor, num_fields: int) -> torch.Tensor:
+    """The SSEM's flat easy input as field embeddings [B, F, d_es]."""
+    return h_es.reshape(h_es.shape[0], num_fields, -1)
 
 
 def mlp_stream(mlp: MLP, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,5 +153,7 @@ def flat_batch_fm(h: torch.Tensor) -> torch.Tensor:
     return per_row.sum().expand(h.shape[0])
 
 
-def fuse(fusion: Fusion, h_s: torch.Tensor, h_c: torch.Tensor, z_s: torch.Tensor, z_c: torch.Tensor) -> ModelOutput:
-    return ModelOutput(fusion(h_s, h_c, z_s, z_c), z_s, z_c)
+__all__ = [
+    "FM_CHOICES", "PluginSettings", "DeepFMPluginSettings", "PluginParts", "SharedBottom", "ssem_bottom",
+    "TF4CTRPlugin", "build_plugin", "easy_fields", "mlp_stream", "flat_batch_fm", "Fusion",
+]

@@ -23,50 +23,51 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from tfbench.models.base import ComplexMLPSettings, CTRModel, register
 from tfbench.models.interactions import FirstOrder
-from tfbench.models.layers import MLP, FieldEmbedding, linear
+from tfbench.models.layers import MLP, FieldEmbedding
 from tfbench.models.output import ModelOutput
-from tfbench.models.tf4ctr_plugin import fuse, make_fusion, mlp_stream
+from tfbench.models.tf4ctr_plugin import PluginParts, PluginSettings, SharedBottom
 
 
-class WideDeep(nn.Module):
-    def __init__(
-        self,
-        vocab_sizes: Sequence[int],
-        num_numeric: int = 0,
-        embedding_dim: int = 16,
-        mlp_c: Sequence[int] = (400, 400, 400),
-        dropout: float = 0.0,
-        batch_norm: bool = False,
-        tf4ctr: bool = False,
-        ssem: str = "SER",
-        dfm: str = "WSF",
-        vf_tau: float = 0.8,
-        vf_eval: str = "softmax",
-        **_unused,
-    ):
+class WideDeepSettings(ComplexMLPSettings):
+    pass
+
+
+class PluginWide(nn.Module):
+    """The plug-in's simple encoder: h_s = [Σ_f w_{f,x_f}] on the raw features (no SSEM, no bias)."""
+
+    def __init__(self, vocab_sizes: Sequence[int], num_numeric: int):
         super().__init__()
-        self.tf4ctr = tf4ctr
-        self.embedding = FieldEmbedding(vocab_sizes, embedding_dim, num_numeric)
         self.wide = FirstOrder(vocab_sizes, num_numeric, bias=False)
-        d = (len(vocab_sizes) + num_numeric) * embedding_dim
-        self.deep = MLP(d, mlp_c, output_dim=1, dropout=dropout, batch_norm=batch_norm)
-        if tf4ctr:
-            # the authors' WSF reads the wide term as z_s directly; their other DFMs put a fc1 on it
-            self.simple_head = None if dfm == "WSF" else linear(1, 1)
-            self.fusion = make_fusion(dfm, 1, list(mlp_c)[-1], vf_tau, vf_eval)
 
-    @property
-    def embeddings(self) -> list[FieldEmbedding]:
-        return [self.embedding, self.wide.weights]
+    def forward(self, x_cat, x_num, easy):
+        return self.wide(x_cat, x_num).unsqueeze(-1)
+
+
+def plugin_parts(vocab_sizes: Sequence[int], num_numeric: int, s: WideDeepSettings, plugin: PluginSettings) -> PluginParts:
+    bottom = SharedBottom(vocab_sizes, s.embedding_dim, num_numeric)
+    explicit = PluginWide(vocab_sizes, num_numeric)
+    d = (len(vocab_sizes) + num_numeric) * s.embedding_dim
+    dnn = MLP(d, s.mlp_c, output_dim=1, dropout=s.dropout, batch_norm=s.batch_norm)
+    # the authors' WSF reads the wide term as z_s directly; their other DFMs put a fc1 on it
+    return PluginParts(bottom, explicit, dnn, simple_width=1, simple_head=plugin.dfm != "WSF")
+
+
+@register("widedeep", settings=WideDeepSettings, plugin=plugin_parts, plugin_settings=PluginSettings,
+          description="Wide & Deep: a wide first-order term and a deep MLP, logits summed (--tf4ctr: DFM, no SSEM)",
+          simple="wide first-order linear term", complex="deep MLP (mlp_c)")
+class WideDeep(CTRModel):
+    def __init__(self, vocab_sizes: Sequence[int], num_numeric: int, settings: WideDeepSettings):
+        super().__init__()
+        s = settings
+        self.embedding = FieldEmbedding(vocab_sizes, s.embedding_dim, num_numeric)
+        self.wide = FirstOrder(vocab_sizes, num_numeric, bias=False)
+        d = (len(vocab_sizes) + num_numeric) * s.embedding_dim
+        self.deep = MLP(d, s.mlp_c, output_dim=1, dropout=s.dropout, batch_norm=s.batch_norm)
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None) -> ModelOutput:
         emb = self.embedding(x_cat, x_num).flatten(1)
-        if self.tf4ctr:
-            h_s = self.wide(x_cat, x_num).unsqueeze(-1)
-            z_s = h_s.squeeze(-1) if self.simple_head is None else self.simple_head(h_s).squeeze(-1)
-            h_c, z_c = mlp_stream(self.deep, emb)
-            return fuse(self.fusion, h_s, h_c, z_s, z_c)
         z_s = self.wide(x_cat, x_num)
         z_c = self.deep(emb).squeeze(-1)
         return ModelOutput(z_s + z_c, z_s, z_c)

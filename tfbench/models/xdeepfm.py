@@ -29,60 +29,60 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from tfbench.models.base import ComplexMLPSettings, CTRModel, register
 from tfbench.models.interactions import CompressedInteractionNetwork, FirstOrder
 from tfbench.models.layers import MLP, FieldEmbedding, linear
 from tfbench.models.output import ModelOutput
-from tfbench.models.tf4ctr_plugin import field_inputs, make_fusion, make_sample_selection, mlp_stream
+from tfbench.models.tf4ctr_plugin import PluginParts, PluginSettings, easy_fields, ssem_bottom
+from tfbench.schema import Units, setting
 
 
-class XDeepFM(nn.Module):
-    def __init__(
-        self,
-        vocab_sizes: Sequence[int],
-        num_numeric: int = 0,
-        embedding_dim: int = 16,
-        mlp_c: Sequence[int] = (400, 400, 400),
-        dropout: float = 0.0,
-        batch_norm: bool = False,
-        cin_layers: Sequence[int] = (16, 16),
-        tf4ctr: bool = False,
-        ssem: str = "SER",
-        dfm: str = "WSF",
-        vf_tau: float = 0.8,
-        vf_eval: str = "softmax",
-        **_unused,
-    ):
+class XDeepFMSettings(ComplexMLPSettings):
+    cin_layers: Units = setting((16, 16), "Feature maps of each CIN layer, e.g. 16,16")
+
+
+class PluginCIN(nn.Module):
+    """The plug-in's simple encoder: the CIN of the easy field embeddings, projected to the DNN's
+    last hidden width; the first-order term (no bias) is added outside the DFM (``outside``)."""
+
+    def __init__(self, vocab_sizes: Sequence[int], num_numeric: int, cin_layers: Sequence[int], width: int):
         super().__init__()
-        self.tf4ctr = tf4ctr
-        if tf4ctr:
-            self.ssem = make_sample_selection(ssem, vocab_sizes, embedding_dim, num_numeric, dropout, batch_norm)
-        else:
-            self.embedding = FieldEmbedding(vocab_sizes, embedding_dim, num_numeric)
+        self.first_order = FirstOrder(vocab_sizes, num_numeric, bias=False)
+        self.num_fields = len(vocab_sizes) + num_numeric
+        self.cin = CompressedInteractionNetwork(self.num_fields, cin_layers)
+        self.cin_head = linear(self.cin.output_dim, width)
+
+    def forward(self, x_cat, x_num, h_es):
+        return self.cin_head(self.cin(easy_fields(h_es, self.num_fields)))
+
+    def outside(self, x_cat, x_num):
+        return self.first_order(x_cat, x_num)
+
+
+def plugin_parts(vocab_sizes: Sequence[int], num_numeric: int, s: XDeepFMSettings, plugin: PluginSettings) -> PluginParts:
+    bottom = ssem_bottom(plugin, vocab_sizes, num_numeric, s)
+    f = len(vocab_sizes) + num_numeric
+    hidden = list(s.mlp_c)[-1] if s.mlp_c else f * s.embedding_dim  # h_c's width (the DNN's input without hidden layers)
+    explicit = PluginCIN(vocab_sizes, num_numeric, s.cin_layers, hidden)
+    dnn = MLP(f * s.embedding_dim, s.mlp_c, output_dim=1, dropout=s.dropout, batch_norm=s.batch_norm)
+    return PluginParts(bottom, explicit, dnn, simple_width=hidden)
+
+
+@register("xdeepfm", settings=XDeepFMSettings, plugin=plugin_parts, plugin_settings=PluginSettings,
+          description="xDeepFM: first-order term + CIN and a DNN, logits summed (--tf4ctr: SSEM + DFM)",
+          simple="first-order term + CIN (cin_layers) + linear head", complex="DNN (mlp_c)")
+class XDeepFM(CTRModel):
+    def __init__(self, vocab_sizes: Sequence[int], num_numeric: int, settings: XDeepFMSettings):
+        super().__init__()
+        s = settings
+        self.embedding = FieldEmbedding(vocab_sizes, s.embedding_dim, num_numeric)
         self.first_order = FirstOrder(vocab_sizes, num_numeric, bias=False)
         f = len(vocab_sizes) + num_numeric
-        self.cin = CompressedInteractionNetwork(f, cin_layers)
-        # the DNN's last hidden width (its input width when mlp_c is empty): the plug-in's h_c
-        hidden = list(mlp_c)[-1] if len(mlp_c) else f * embedding_dim
-        # plain: the CIN's 1-unit head; plug-in: the CIN's projection to the DNN's width (h_s)
-        self.cin_head = linear(self.cin.output_dim, hidden if tf4ctr else 1)
-        self.dnn = MLP(f * embedding_dim, mlp_c, output_dim=1, dropout=dropout, batch_norm=batch_norm)
-        if tf4ctr:
-            self.simple_head = linear(hidden, 1)  # the authors' DFM fc1
-            self.fusion = make_fusion(dfm, hidden, hidden, vf_tau, vf_eval)
-
-    @property
-    def embeddings(self) -> list[FieldEmbedding]:
-        bottom = list(self.ssem.embeddings) if self.tf4ctr else [self.embedding]
-        return [*bottom, self.first_order.weights]
+        self.cin = CompressedInteractionNetwork(f, s.cin_layers)
+        self.cin_head = linear(self.cin.output_dim, 1)
+        self.dnn = MLP(f * s.embedding_dim, s.mlp_c, output_dim=1, dropout=s.dropout, batch_norm=s.batch_norm)
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None) -> ModelOutput:
-        if self.tf4ctr:
-            emb_es, emb_hs = field_inputs(self.ssem, x_cat, x_num)
-            h_s = self.cin_head(self.cin(emb_es))
-            z_s = self.simple_head(h_s).squeeze(-1)
-            h_c, z_c = mlp_stream(self.dnn, emb_hs.flatten(1))
-            logit = self.fusion(h_s, h_c, z_s, z_c) + self.first_order(x_cat, x_num)
-            return ModelOutput(logit, z_s, z_c)
         emb = self.embedding(x_cat, x_num)
         z_s = self.first_order(x_cat, x_num) + self.cin_head(self.cin(emb)).squeeze(-1)
         z_c = self.dnn(emb.flatten(1)).squeeze(-1)

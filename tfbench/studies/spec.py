@@ -46,7 +46,6 @@ Optional layout fields add what the paper prints beside mean ± std:
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import os
 from dataclasses import dataclass, field
@@ -54,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 
-from tfbench.config import RunConfig
+from tfbench.config import RunConfig, known_settings
 from tfbench.errors import ConfigError
 from tfbench.yamlfile import read_yaml
 
@@ -66,7 +65,7 @@ TOP_KEYS = {
 }
 REQUIRED = ("name", "datasets", "base", "grid", "layout")
 LAYOUT_KEYS = ("rows", "columns", "metrics", "delta_row", "delta_column", "test_row", "average_datasets")
-SETTINGS = {f.name for f in dataclasses.fields(RunConfig)}
+SETTINGS = known_settings()
 
 
 @dataclass(frozen=True)

@@ -36,36 +36,11 @@ from tfbench.data.types import EncodedDataset, Split
 from tfbench.losses import Objective
 from tfbench.metrics import evaluate_logits
 from tfbench.models import embedding_modules
+from tfbench.train.settings import TrainSettings
 
 
 class TrainingError(RuntimeError):
     """The run itself failed (e.g. a non-finite loss); recorded as a failed run."""
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    epochs: int = 100
-    batch_size: int = 10_000
-    learning_rate: float = 1e-3
-    embedding_regularizer: float = 0.0
-    net_regularizer: float = 0.0
-    clip_norm: float = 10.0
-    patience: int = 2
-    monitor: str = "AUC"
-    lr_decay: float = 0.1
-    min_lr: float = 1e-6
-    seed: int = 2023
-    eval_batch_size: int = 65_536
-    eval_steps: int = 0               # evaluate every this many optimizer steps; 0: after every pass
-    evaluate_test: bool = True        # False while tuning: the test split is not touched
-    # Where the splits live (never changes a result, so not part of a run's key): "auto" keeps
-    # a split on the host when its arrays exceed device_memory_fraction of the free device
-    # memory (what is left after the splits placed before it), "host" always, "device" never;
-    # None: $TFBENCH_HOST_SPLITS, else "auto". host_block_rows: rows per block moved to the
-    # device (rounded down to whole batches, at least one).
-    host_splits: str | None = None
-    device_memory_fraction: float = 0.5
-    host_block_rows: int = 1 << 20
 
 
 @dataclass

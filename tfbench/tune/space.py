@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tfbench.config import RunConfig
+from tfbench.config import RunConfig, known_settings, setting_field
 from tfbench.errors import ConfigError
 from tfbench.yamlfile import read_yaml
 
@@ -34,7 +34,9 @@ SPACE_KEYS = {"name", "description", "models", "base", "params"}
 PARAM_KEYS = {"low", "high", "step", "log", "choices"}
 # Settings a trial may not change: the data, the seed and the run's bookkeeping are fixed by the tuner.
 FIXED = {"dataset", "seed", "quick", "evaluate_test"}
-FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(RunConfig)}
+# each setting's Python type (int and float settings can be searched as ranges)
+FIELD_TYPES = {name: (str if name == "model" else bool if name == "tf4ctr" else setting_field(name)[1].annotation)
+               for name in known_settings()}
 
 
 @dataclass(frozen=True)

@@ -199,7 +199,8 @@ def make_objective(
         def on_epoch(record) -> None:
             value = objective_value(record.valid, req.objective)
             trial.report(value, record.epoch)
-            if trial.should_prune():
+            # after the last epoch the run is complete: pruning it would only throw its result away
+            if record.epoch < cfg.epochs and trial.should_prune():
                 raise RunPruned(record.epoch, f"pruned by Optuna ({req.pruner}) after epoch {record.epoch}: "
                                               f"validation {req.objective} {value:.4f}")
 

@@ -1,0 +1,160 @@
+"""`tfbench studies`, `tfbench run` and `tfbench report`: the paper's study grids."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from tfbench.cli.common import DATA_DIR_HELP, DB_HELP, DEVICE_HELP, app, console, err_console, fmt, user_errors
+from tfbench.errors import TfbenchError
+
+
+def _resolve_plan(study_name, datasets, seeds, quick, data_dir, only=None):
+    from tfbench.studies import expand, load_study, parse_seeds, select_cells
+    from tfbench.studies.execute import plan_keys
+
+    study = load_study(study_name)
+    ds = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
+    plan = expand(study, datasets=ds, seeds=parse_seeds(seeds, study.seeds), quick=quick)
+    plan = select_cells(study, plan, only)
+    keys = plan_keys(plan, data_dir)
+    return study, plan, keys
+
+
+@app.command()
+@user_errors
+def studies():
+    """List the study definitions."""
+    from tfbench.studies import list_studies, load_study
+
+    t = Table(show_header=True)
+    for col in ("study", "kind", "axes", "datasets", "seeds", "runs", "file"):
+        t.add_column(col)
+    for path in list_studies():
+        s = load_study(str(path))
+        cells = 1
+        for values in s.grid.values():
+            cells *= len(values)
+        t.add_row(s.name, s.kind, " x ".join(f"{a}({len(v)})" for a, v in s.grid.items()), ",".join(s.datasets),
+                  str(len(s.seeds)), str(cells * len(s.seeds) * len(s.datasets)), str(path))
+    console.print(t)
+
+
+@app.command()
+@user_errors
+def run(
+    study: str = typer.Argument(..., help="Study name (see `tfbench studies`) or a study YAML file"),
+    datasets: Optional[str] = typer.Option(None, "--datasets", help="Comma-separated datasets instead of the study's, e.g. frappe-nfm,synthetic"),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="A count (3: the first three seeds) or a list (2023,2024; one seed: 2023,)"),
+    quick: bool = typer.Option(False, "--quick", help="Shrunken smoke runs (recorded as quick; never mixed with full runs in reports)"),
+    only: Optional[list[str]] = typer.Option(None, "--only", help="Run only the cells with these labels, AXIS=LABEL[,LABEL] (repeatable), e.g. --only model=DCNv2,EDCN"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and stop"),
+    jobs: int = typer.Option(1, "--jobs", min=1, help="Runs to train in parallel processes"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N"),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+):
+    """Run a study's grid: skip runs already done, train the rest, record failures and go on."""
+    from tfbench.db import ResultStore
+    from tfbench.studies.execute import DONE, ELSEWHERE, FAILED, SKIPPED, register, run_plan
+
+    spec, plan, keys = _resolve_plan(study, datasets, seeds, quick, data_dir, only)
+    store = ResultStore(db)
+    status = store.statuses(keys)
+    n_done = sum(1 for k in keys if status.get(k) == "done")
+    console.print(
+        f"[bold]{spec.name}[/bold]: {len(plan)} runs ({len(set(p.dataset for p in plan))} datasets x "
+        f"{len(plan) // max(1, len(set(p.dataset for p in plan)) * len(set(p.seed for p in plan)))} cells x "
+        f"{len(set(p.seed for p in plan))} seeds){' (quick)' if quick else ''}; {n_done} already done, {len(plan) - n_done} to run",
+        highlight=False,
+    )
+    if dry_run:
+        t = Table(show_header=True)
+        for col in ("#", "dataset", *spec.axes, "seed", "key", "status"):
+            t.add_column(col)
+        for i, (item, key) in enumerate(zip(plan, keys), 1):
+            cell = item.cell_dict
+            t.add_row(str(i), item.dataset, *[cell[a] for a in spec.axes], str(item.seed), key[:12], status.get(key, "todo"))
+        console.print(t)
+        return
+    register(store, plan, keys)
+    t0 = time.perf_counter()
+
+    def on_update(progress, item, kind, msg):
+        c = progress.counts
+        head = f"[{c[DONE] + c[SKIPPED]}/{progress.total} done, {c[FAILED]} failed, {progress.left} left]"
+        if item is None:
+            return
+        if kind == "running":
+            err_console.print(f"{head} running {item.describe()}", highlight=False)
+        elif kind == FAILED:
+            err_console.print(f"{head} [red]failed[/red] {item.describe()}: {msg.splitlines()[0] if msg else ''}", highlight=False)
+        elif kind == ELSEWHERE:
+            err_console.print(f"{head} in progress elsewhere: {item.describe()}", highlight=False)
+        else:
+            err_console.print(f"{head} {kind} {item.describe()} {msg}", highlight=False)
+
+    def on_epoch(item, rec):
+        m = rec.valid
+        err_console.print(
+            f"    epoch {rec.epoch}: val AUC {m['AUC']:.4f}" + (f" gAUC {m['gAUC']:.4f}" if "gAUC" in m else "")
+            + (" *" if rec.improved else ""), highlight=False,
+        )
+
+    progress = run_plan(plan, keys, store, jobs=jobs, device=device, data_dir=data_dir,
+                        on_update=on_update, on_epoch=on_epoch if jobs == 1 else None)
+    c = progress.counts
+    console.print(
+        f"{spec.name}: {c[DONE]} trained, {c[SKIPPED]} already done, {c[FAILED]} failed, "
+        f"{c[ELSEWHERE]} in progress elsewhere; {time.perf_counter() - t0:.1f}s wall", highlight=False,
+    )
+    if c[FAILED]:
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def report(
+    study: str = typer.Argument(..., help="Study name or study YAML file"),
+    fmt: str = typer.Option("markdown", "--format", help="markdown, latex or csv"),
+    metric: Optional[str] = typer.Option(None, "--metric", help="Only this metric (AUC, gAUC, logloss) [default: the study's]"),
+    out: Path = typer.Option(Path("reports"), "--out", help="Folder for the table and figures"),
+    datasets: Optional[str] = typer.Option(None, "--datasets", help="Comma-separated datasets [default: those with finished runs]"),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="Only these seeds (a list; one seed: 2023,) or the first N"),
+    quick: Optional[bool] = typer.Option(None, "--quick/--full", help="Report the quick smoke runs or the full runs [default: full runs, or the quick ones when the study has no full run]"),
+    paired: bool = typer.Option(False, "--paired", help="Paired t-test over shared seeds instead of Welch's"),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+):
+    """Rebuild a study's table (and figures) from the database, our numbers beside the paper's."""
+    from tfbench.db import ResultStore
+    from tfbench.report.study_report import write_report
+    from tfbench.studies import load_study, parse_seeds
+
+    if fmt not in ("markdown", "latex", "csv"):
+        raise TfbenchError(f"--format must be markdown, latex or csv, got '{fmt}'")
+    if metric is not None and metric not in ("AUC", "gAUC", "logloss"):
+        raise TfbenchError(f"--metric must be AUC, gAUC or logloss, got '{metric}'")
+    spec = load_study(study)
+    ds = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
+    seed_list = parse_seeds(seeds, spec.seeds) if seeds else None
+    store = ResultStore(db)
+    if quick is None:  # never mix: take the full runs if there are any, else the quick ones
+        from tfbench.report.study_report import gather
+
+        quick = gather(spec, store, quick=False).empty and not gather(spec, store, quick=True).empty
+    text, files, n = write_report(spec, store, fmt=fmt, out_dir=out, metric=metric, datasets=ds,
+                                  quick=quick, paired=paired, seeds=seed_list)
+    if not files:
+        console.print(text, highlight=False)
+        return
+    print(text)
+    for f in files:
+        err_console.print(f"wrote {f}", highlight=False)
+
