@@ -45,7 +45,7 @@ from tfbench.data.unpack import Reader, locate, place, safe_name, unpack, unpack
 from tfbench.errors import DataError
 
 __all__ = [
-    "ARCHIVES", "Archive", "BASE_URL_ENV", "DownloadResult", "Progress", "archive_urls", "download",
+    "ARCHIVES", "Archive", "BASE_URL_ENV", "CHUNK", "USER_AGENT", "DownloadResult", "Progress", "archive_urls", "download",
     "get_archive", "manual_hint", "missing_files", "register_archive",
 ]
 
