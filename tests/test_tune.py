@@ -213,6 +213,7 @@ def test_tfbench_and_optuna_tables_coexist_and_old_databases_are_migrated(isolat
     old = tmp_path / "old.db"
     ResultStore(f"sqlite:///{old}")
     with sqlite3.connect(old) as con:
+        con.execute("drop table tfb_alembic_version")  # a database from before Alembic has none
         con.execute("drop index ix_tfb_runs_optuna_study")
         con.execute("alter table tfb_runs drop column optuna_study")
         con.execute("alter table tfb_runs drop column optuna_trial")

@@ -216,9 +216,10 @@ def _assemble(meta: str, arrays: dict[str, np.ndarray]) -> EncodedDataset:
     )
 
 
-def discard(path: Path, reason: str) -> None:
-    """Warn about an unusable cache entry and delete it."""
-    warnings.warn(f"ignoring unusable dataset cache {path} ({reason}); rebuilding it", CacheWarning, stacklevel=3)
+def discard(path: Path, reason: str, stacklevel: int = 3) -> None:
+    """Warn about an unusable cache entry and delete it (``stacklevel``: of the warnings, as
+    :func:`warnings.warn` counts it from here)."""
+    warnings.warn(f"ignoring unusable dataset cache {path} ({reason}); rebuilding it", CacheWarning, stacklevel=stacklevel)
     _verified.pop(str(path), None)
     try:
         if path.is_dir():
@@ -228,7 +229,7 @@ def discard(path: Path, reason: str) -> None:
     except FileNotFoundError:
         pass
     except OSError as exc:
-        warnings.warn(f"could not delete unusable dataset cache {path}: {exc}", CacheWarning, stacklevel=3)
+        warnings.warn(f"could not delete unusable dataset cache {path}: {exc}", CacheWarning, stacklevel=stacklevel)
 
 
 # ------------------------------------------------------------------ memory-mapped folder layout

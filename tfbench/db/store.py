@@ -8,6 +8,9 @@ heartbeat is older than ``STALE_AFTER`` may be claimed again by the next identic
 On SQLite every transaction starts with BEGIN IMMEDIATE (the write lock is taken up front,
 with a generous busy timeout), so concurrent writers queue instead of failing with
 "database is locked" on a read→write upgrade; WAL mode lets readers proceed meanwhile.
+
+Opening a store brings the database to the current schema through Alembic (``migrate.py``:
+a no-op SELECT when it is already there, one locked transaction when not).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload, sessionmaker
 
 from tfbench import __version__
-from tfbench.db.schema import Base, EpochRow, RunRow, StudyRunRow
+from tfbench.db import migrate
+from tfbench.db.schema import EpochRow, RunRow, StudyRunRow
 
 STALE_AFTER = timedelta(minutes=30)
 BUSY_TIMEOUT_MS = 120_000
@@ -117,33 +121,8 @@ class ResultStore:
             def _on_begin(conn):
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
-        Base.metadata.create_all(self.engine)
-        self._add_missing_columns()
+        migrate.upgrade(self.engine)  # creates, adopts or upgrades the schema (tfbench/db/migrate.py)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
-
-    def _add_missing_columns(self) -> None:
-        """Bring a database made by an older tfbench up to date. Schema changes so far only add
-        nullable columns, so a plain ALTER TABLE ... ADD COLUMN is the whole migration (and no
-        Alembic version table is needed that could collide with Optuna's ``alembic_version``)."""
-        for table in Base.metadata.sorted_tables:
-            have = {c["name"] for c in sa.inspect(self.engine).get_columns(table.name)}
-            added = set()
-            for col in table.columns:
-                if col.name in have:
-                    continue
-                added.add(col.name)
-                if not col.nullable:
-                    raise RuntimeError(f"table {table.name} lacks the non-nullable column {col.name}")
-                ddl = f"ALTER TABLE {table.name} ADD COLUMN {col.name} {col.type.compile(self.engine.dialect)}"
-                try:
-                    with self.engine.begin() as conn:
-                        conn.exec_driver_sql(ddl)
-                except sa.exc.OperationalError as e:  # another process added it first
-                    if "duplicate column" not in str(e).lower() and "already exists" not in str(e).lower():
-                        raise
-            for index in table.indexes:
-                if added & {c.name for c in index.columns}:
-                    index.create(self.engine, checkfirst=True)
 
     # ------------------------------------------------------------------ queries
     def get_by_key(self, key: str) -> RunRow | None:

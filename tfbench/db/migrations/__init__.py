@@ -1,0 +1,1 @@
+"""Alembic migrations of the results database (see env.py and tfbench/db/migrate.py)."""

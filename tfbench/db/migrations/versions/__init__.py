@@ -1,0 +1,1 @@
+"""Revisions of the results database, oldest first: 0001_baseline, ..."""
