@@ -1,0 +1,106 @@
+"""GDCN (Wang et al. 2023, "Towards Deeper, Lighter and Interpretable Cross Network for CTR
+Prediction"), the parallel structure (the paper's GDCN-P), in the logits-summed form of
+``tfbench.models.dcn``.
+
+Gated cross layer l (the paper's eq. 1), on the flattened field embedding c_0 (width d = F·D):
+
+    c_{l+1} = c_0 ⊙ (W_l^{(c)} c_l + b_l) ⊙ σ(W_l^{(g)} c_l) + c_l
+
+W^{(c)}_l, W^{(g)}_l ∈ R^{d×d} (Xavier-normal), b_l ∈ R^d, σ the sigmoid: DCNv2's full-rank
+cross term, scaled elementwise by an information gate computed from the same c_l.
+
+Streams for the Twin Focus loss:
+  simple  z_s = w_s^T GCN(c_0) + b_s          (``num_cross_layers`` gated cross layers, own head)
+  complex z_c = MLP(``mlp_c``)(c_0) → 1       (the DNN, own output layer)
+  logit   = z_s + z_c
+
+The paper's GDCN-P (and FuxiCTR's ``GDCNP``) concatenates c_L and the last DNN hidden layer h_L
+and applies one output layer, logit = w_c^T c_L + w_h^T h_L + b; as in ``tfbench.models.dcn`` we
+keep two heads so that the Twin Focus loss has z_s and z_c. FuxiCTR's fc = [w_c ‖ w_h], b maps
+onto ours as cross_head = (w_c, b), the DNN's output layer = (w_h, 0), which gives the same
+logits (tests/test_parity_gdcn.py). ``fuxictr_head=True`` builds FuxiCTR's output layer instead:
+one Linear over [c_L ‖ h_L] (Xavier-normal over that width, bias 0) and a DNN without its own
+output layer, z_s = w_c^T c_L + b/2, z_c = w_h^T h_L + b/2.
+
+b_l starts U(0, 1), FuxiCTR's initialisation of its cross biases (DCN/DCNv2's start at 0).
+The stacked structure (GDCN-S, FuxiCTR's class ``GDCN``: the DNN on top of the cross network,
+one logit) has no separate simple and complex logits and is not implemented. The paper's
+field-wise embedding dimensions are not implemented either (one ``embedding_dim`` for all fields).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from tfbench.models.base import CTRModel, register
+from tfbench.models.dcn import DCNSettings, split_head
+from tfbench.models.layers import MLP, FieldEmbedding, linear
+from tfbench.models.output import ModelOutput
+
+
+class GatedCrossLayer(nn.Module):
+    """One gated cross layer: c_{l+1} = c_0 ⊙ (W c_l + b) ⊙ σ(W_g c_l) + c_l.
+
+    ``cross`` holds W (Xavier-normal) and b (U(0, 1)); ``gate`` holds W_g (Xavier-normal, no bias).
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.cross = nn.Linear(dim, dim)
+        self.gate = nn.Linear(dim, dim, bias=False)
+        nn.init.xavier_normal_(self.cross.weight)
+        nn.init.uniform_(self.cross.bias)
+        nn.init.xavier_normal_(self.gate.weight)
+
+    def forward(self, x0: torch.Tensor, xl: torch.Tensor) -> torch.Tensor:
+        return x0 * self.cross(xl) * torch.sigmoid(self.gate(xl)) + xl
+
+
+class GatedCrossNetwork(nn.Module):
+    """A stack of gated cross layers applied to c_0 ([B, d] → [B, d])."""
+
+    def __init__(self, dim: int, num_layers: int):
+        super().__init__()
+        self.layers = nn.ModuleList([GatedCrossLayer(dim) for _ in range(num_layers)])
+        self.output_dim = dim
+
+    def forward(self, x0: torch.Tensor) -> torch.Tensor:
+        x = x0
+        for layer in self.layers:
+            x = layer(x0, x)
+        return x
+
+
+class GDCNSettings(DCNSettings):
+    """DCN's settings: embedding, DNN (mlp_c), num_cross_layers (here gated cross layers), fuxictr_head."""
+
+
+@register("gdcn", settings=GDCNSettings,
+          description="GDCN (GDCN-P), parallel: a gated cross network and a DNN on one embedding, logits summed",
+          simple="gated cross network (num_cross_layers) + linear head", complex="DNN (mlp_c)")
+class GDCN(CTRModel):
+    def __init__(self, vocab_sizes: Sequence[int], num_numeric: int, settings: GDCNSettings):
+        super().__init__()
+        s = settings
+        self.embedding = FieldEmbedding(vocab_sizes, s.embedding_dim, num_numeric)
+        d = self.embedding.num_fields * s.embedding_dim
+        self.cross = GatedCrossNetwork(d, s.num_cross_layers)
+        self.fuxictr_head = s.fuxictr_head
+        if s.fuxictr_head:
+            self.dnn = MLP(d, s.mlp_c, dropout=s.dropout, batch_norm=s.batch_norm)
+            self.fc = linear(d + self.dnn.output_dim, 1)
+        else:
+            self.cross_head = linear(d, 1)
+            self.dnn = MLP(d, s.mlp_c, output_dim=1, dropout=s.dropout, batch_norm=s.batch_norm)
+
+    def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None) -> ModelOutput:
+        x0 = self.embedding(x_cat, x_num).flatten(1)
+        if self.fuxictr_head:
+            z_s, z_c = split_head(self.fc, self.cross(x0), self.dnn(x0))
+        else:
+            z_s = self.cross_head(self.cross(x0)).squeeze(-1)
+            z_c = self.dnn(x0).squeeze(-1)
+        return ModelOutput(z_s + z_c, z_s, z_c)
