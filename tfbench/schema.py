@@ -149,12 +149,8 @@ def field_rows(schema: type[Settings]) -> Iterator[tuple[str, str, Any, str, str
             type_name = "units"
         else:
             type_name = getattr(ann, "__name__", str(ann))
-        bounds = []
-        for meta in info.metadata:
-            for attr, op in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
-                if getattr(meta, attr, None) is not None:
-                    bounds.append(f"{op} {getattr(meta, attr)}")
+        bounds = bounds_text(schema, name) or ""
         default = info.default if info.default is not PydanticUndefined else None
         if isinstance(default, tuple):
             default = ",".join(str(u) for u in default)
-        yield name, type_name, default, ", ".join(bounds), info.description or ""
+        yield name, type_name, default, bounds, info.description or ""
