@@ -225,6 +225,30 @@ def test_tfbench_and_optuna_tables_coexist_and_old_databases_are_migrated(isolat
 
 
 # ------------------------------------------------------------------------------------ concurrency
+def test_a_study_whose_attributes_are_still_being_written_is_waited_for_not_refused(isolated, tmp_path):
+    """A second command opening a study that the first created a moment ago must not compare
+    half-written attributes (the first writes them one row at a time): it waits for the
+    completion mark. Here the "first command" is frozen half-way and finishes 0.5 s later."""
+    import threading
+
+    from tfbench.config import RunConfig
+    from tfbench.tune.tuner import TuneRequest, _study_attrs, open_study
+
+    space = write(tmp_path / "lr.yaml", {"models": ["tf4ctr"], "params": {"alpha": {"low": 0.05, "high": 0.6}}})
+    req = TuneRequest(name="half", base=RunConfig(dataset="synthetic", model="tf4ctr"), space=load_space(space))
+    storage = optuna_storage(ResultStore(isolated).url, heartbeat_s=None)
+    first = optuna.create_study(study_name="half", storage=storage, direction="maximize")
+    attrs = _study_attrs(req)
+    first.set_user_attr("dataset", attrs["dataset"])           # the first command, half-way
+    rest = threading.Timer(0.5, lambda: [first.set_user_attr(k, v) for k, v in attrs.items() if k != "dataset"])
+    rest.start()
+    try:
+        study = open_study(req, storage)                       # the second command
+    finally:
+        rest.join()
+    assert study.user_attrs["space_fingerprint"] == req.space.fingerprint
+
+
 def _draws(url, sampler, trials, space: Path, commands=1, seed=2023):
     """Ask ``trials`` trials from each of ``commands`` studies opened as separate `tune` commands
     with the same settings would open them, interleaved, and return each one's points."""

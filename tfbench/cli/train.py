@@ -24,7 +24,7 @@ FIXED_OPTIONS = [
     ("set_", Optional[list[str]], typer.Option(None, "--set", help="NAME=VALUE for any setting of the chosen model, loss or schedule (repeatable), checked against its schema")),
     ("config", Optional[Path], typer.Option(None, "--config", help="YAML file of settings (flat keys as in `tfbench show`); options given here override it")),
     ("study", Optional[str], typer.Option(None, "--study", help="Record the run under this study name")),
-    ("force", bool, typer.Option(False, "--force", help="Retrain even if an identical run is done")),
+    ("force", bool, typer.Option(False, "--force", help="Retrain even if an identical run is done [default: off]")),
     ("device", str, typer.Option("auto", "--device", help=DEVICE_HELP)),
     ("db", Optional[str], typer.Option(None, "--db", help=DB_HELP)),
     ("data_dir", Optional[str], typer.Option(None, "--data-dir", help=DATA_DIR_HELP)),

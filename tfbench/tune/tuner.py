@@ -155,8 +155,16 @@ def open_study(req: TuneRequest, storage):
     have = study.user_attrs
     if not have:
         for k, v in attrs.items():
-            study.set_user_attr(k, v)
+            if k != "tfbench":
+                study.set_user_attr(k, v)
+        study.set_user_attr("tfbench", attrs["tfbench"])  # last: the mark that the attributes are complete
         return study
+    # Another command may have created the study a moment ago and still be writing its attributes
+    # (one row each): wait for its completion mark rather than compare half of them.
+    deadline = time.monotonic() + 15.0
+    while "tfbench" not in have and time.monotonic() < deadline:
+        time.sleep(0.2)
+        have = study.user_attrs
     if "tfbench" not in have:
         raise ConfigError(f"Optuna study '{req.name}' in this database was not made by tfbench; choose another --name")
     for k in IDENTITY_ATTRS:
