@@ -17,7 +17,7 @@ parsed by pyarrow's CSV reader) plus the vocabularies, and gives the SAME encodi
   too, which also gives every split's row count.
 * Pass 2 encodes every split block by block into preallocated ``.npy`` files (x_cat int64,
   x_num float32, y float32, group int64), written front to back through
-  :class:`~tfbench.data.cache.DirBuilder` under a temporary folder name that is renamed into
+  :class:`~tfbench.data.cache_folder.DirBuilder` under a temporary folder name that is renamed into
   the cache when complete, with the sizes and sha256 of every file in its ``meta.json``.
   Plain fields are looked up in Arrow (``index_in`` against the known tokens).
 
@@ -283,7 +283,7 @@ def _numeric(column, path: Path, name: str, base: int) -> np.ndarray:
 
 
 def prepare_csv(folder: Path, plan: CsvPlan, min_count: int, builder, chunk_bytes: int | None = None) -> Prepared:
-    """Encode the folder's three splits into ``builder`` (a :class:`~tfbench.data.cache.DirBuilder`),
+    """Encode the folder's three splits into ``builder`` (a :class:`~tfbench.data.cache_folder.DirBuilder`),
     reading ``chunk_bytes`` (default :data:`CHUNK_BYTES`) of CSV at a time."""
     chunk_bytes = chunk_bytes or CHUNK_BYTES
     _, pc, _ = _pyarrow()
