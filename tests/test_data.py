@@ -522,7 +522,7 @@ def test_cache_file_format_change_rebuilds_but_keeps_the_fingerprint(tmp_path, m
     import tfbench.data.cache as cache
 
     first = load_dataset("synthetic", synthetic_rows=2000, cache_dir=tmp_path)
-    monkeypatch.setattr(cache, "FORMAT_VERSION", cache.FORMAT_VERSION + 1)
+    monkeypatch.setattr("tfbench.data.cache_format.FORMAT_VERSION", cache.FORMAT_VERSION + 1)  # where it is read
     with pytest.warns(cache.CacheWarning, match="format"):
         again = load_dataset("synthetic", synthetic_rows=2000, cache_dir=tmp_path)
     assert again.info["cache"] == "rebuilt" and again.fingerprint == first.fingerprint

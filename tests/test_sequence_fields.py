@@ -243,7 +243,7 @@ def test_cache_keeps_sequence_fields(tmp_path):
 def test_old_cache_format_is_rebuilt_not_misread(tmp_path, monkeypatch):
     ds = _tiny_dataset()
     path = tmp_path / "old.npz"
-    monkeypatch.setattr(data_cache, "FORMAT_VERSION", 1)
+    monkeypatch.setattr("tfbench.data.cache_format.FORMAT_VERSION", 1)  # where save and load read it
     data_cache.save(path, ds)
     monkeypatch.undo()
     with pytest.raises(data_cache.CacheCorrupt, match="format 1, expected 2"):

@@ -27,7 +27,7 @@ from test_datasets_named import CRITEO_HEADER, KKBOX_HEADER, filler, kkbox_row, 
 @pytest.fixture(autouse=True)
 def small_blocks(monkeypatch):
     monkeypatch.setattr(stream_mod, "CHUNK_BYTES", 16 * 1024)  # about a hundred rows per block
-    monkeypatch.setattr(stream_mod, "_MERGE_MIN_ROWS", 64)  # merge the token tables often
+    monkeypatch.setattr("tfbench.data.stream_vocab._MERGE_MIN_ROWS", 64)  # merge the token tables often
 
 
 def heavy_criteo_row(rng: random.Random) -> str:

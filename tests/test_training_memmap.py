@@ -118,7 +118,7 @@ def test_auto_placement_by_free_memory_and_the_override(tiny_synthetic, monkeypa
     monkeypatch.delenv("TFBENCH_HOST_SPLITS", raising=False)
     sizes = {name: split_bytes(s) for name, s in tiny_synthetic.splits().items()}
     assert sizes["train"] == len(tiny_synthetic.train) * (8 * tiny_synthetic.train.x_cat.shape[1] + 4 + 8)
-    monkeypatch.setattr("tfbench.train.loop.free_device_memory", lambda device: 2 * sizes["train"] + sizes["valid"] // 2)
+    monkeypatch.setattr("tfbench.train.placement.free_device_memory", lambda device: 2 * sizes["train"] + sizes["valid"] // 2)
     # budget = 0.5 * free = train + valid / 4: train fits and leaves valid / 4, too little for valid and test
     placed = place_splits(tiny_synthetic, TrainSettings(), CPU)
     assert isinstance(placed["train"], DeviceSplit)

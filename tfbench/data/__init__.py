@@ -7,7 +7,8 @@ store). A spec is a named dataset (``synthetic``, ``frappe-nfm``, and the paper'
 (``train.csv``/``valid.csv``/``test.csv``), a folder of libFM files, or a single ``.libfm``
 file. A bare name that is neither a named dataset nor an existing path is also looked up under
 the data root. See ``registry.py`` for the resolution of a spec, ``encode.py`` for the
-vocabulary and group-id rules and ``cache.py`` for the cache format.
+vocabulary and group-id rules and ``cache.py`` (with ``cache_format.py``, ``cache_folder.py``) for the
+cache format.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ parsed by pyarrow's CSV reader) plus the vocabularies, and gives the SAME encodi
   too, which also gives every split's row count.
 * Pass 2 encodes every split block by block into preallocated ``.npy`` files (x_cat int64,
   x_num float32, y float32, group int64), written front to back through
-  :class:`~tfbench.data.cache.DirBuilder` under a temporary folder name that is renamed into
+  :class:`~tfbench.data.cache_folder.DirBuilder` under a temporary folder name that is renamed into
   the cache when complete, with the sizes and sha256 of every file in its ``meta.json``.
   Plain fields are looked up in Arrow (``index_in`` against the known tokens).
 
@@ -27,31 +27,20 @@ Arrow strings) and the known-token lookups; it does not grow with the number of 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from tfbench.data import csv_source
-from tfbench.data._blocks import iter_line_blocks
-from tfbench.data.encode import SPLIT_NAMES, SequenceSpec, split_tokens, vocab_from_counts
+from tfbench.data.encode import SPLIT_NAMES, SequenceSpec, split_tokens
+from tfbench.data.stream_read import _batches, _distinct, _labels, _numeric, _pyarrow
+from tfbench.data.stream_vocab import _Counts, _make_vocab, _object_index
 from tfbench.data.types import CategoricalField
 from tfbench.errors import DataError
 
 CHUNK_BYTES = 16 * 1024 * 1024
-_MERGE_MIN_ROWS = 1 << 20
-
-
-def _pyarrow():
-    try:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-        import pyarrow.csv as pacsv
-    except ImportError:  # pragma: no cover - pyarrow is a dependency
-        raise DataError("streaming preparation needs pyarrow (pip install pyarrow)") from None
-    return pa, pc, pacsv
 
 
 @dataclass(frozen=True)
@@ -86,204 +75,8 @@ class Prepared:
     info: dict
 
 
-# ------------------------------------------------------------------------------- reading
-
-
-def _batches(path: Path, header: list[str], columns: list[str], chunk_bytes: int) -> Iterator:
-    """Record batches of ``columns`` (all read as strings, never null) of one CSV file.
-
-    The file is cut into blocks of whole lines here (``_blocks.iter_line_blocks``) and each
-    block is parsed on its own (in parallel inside the block), so at most one block is in
-    memory; pyarrow's own streaming reader reads ahead of a slow consumer by up to dozens of
-    blocks. Values may be quoted but may not contain line breaks (BARS files have none).
-    """
-    pa, _, pacsv = _pyarrow()
-    convert = pacsv.ConvertOptions(
-        column_types={c: pa.string() for c in header}, strings_can_be_null=False, include_columns=columns
-    )
-    try:
-        for block, first_line in iter_line_blocks(path, chunk_bytes):
-            read = pacsv.ReadOptions(column_names=header, skip_rows=1 if first_line == 1 else 0,
-                                     use_threads=True, block_size=max(1 << 20, len(block) // 4 + 1))
-            table = pacsv.read_csv(pa.BufferReader(block), read_options=read, convert_options=convert)
-            del block
-            if table.num_rows:
-                yield table.combine_chunks().to_batches()[0]
-    except pa.ArrowInvalid as exc:
-        raise _parse_error(path, header, exc) from None
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
-def _parse_error(path: Path, header: list[str], exc: Exception) -> DataError:
-    msg = " ".join(str(exc).split())
-    if "UTF8" in msg or "UTF-8" in msg:
-        return DataError(f"{path}: not valid UTF-8 text ({msg})")
-    try:  # find the ragged row's line number with the in-memory path's scanner
-        csv_source._scan_field_counts(path, len(header))
-    except DataError as located:
-        return located
-    return DataError(f"{path}: cannot parse CSV ({msg})")
-
-
-class _Rows:
-    """1-based file line of a data row, assuming no blank lines (the header is line 1)."""
-
-    def __init__(self, first: int):
-        self.first = first
-
-    def __call__(self, k: int) -> int:
-        return self.first + k + 2
-
-
-def _distinct(column, where: str, base: int, transform=None) -> tuple[np.ndarray, np.ndarray]:
-    """``(codes, tokens)``: the block's distinct values (after ``transform``) as an object array
-    and, per row, the position of its value in it (duplicates after the transform are fine)."""
-    encoded = column.dictionary_encode()
-    codes = encoded.indices.to_numpy(zero_copy_only=False)
-    if transform is not None and hasattr(transform, "numeric_tokens"):
-        fast = _numeric_tokens(encoded.dictionary, transform.numeric_tokens)
-        if fast is not None:
-            return codes, fast
-    tokens = encoded.dictionary.to_numpy(zero_copy_only=False)
-    if transform is not None:
-        try:
-            tokens = transform(tokens, where, None)
-        except DataError:
-            # report the first bad row of the block, with its line, as the in-memory path does
-            transform(column.to_numpy(zero_copy_only=False), where, _Rows(base))
-            raise
-    return codes, np.asarray(tokens, dtype=object)
-
-
-def _numeric_tokens(values, numeric_tokens) -> np.ndarray | None:
-    """A numeric transform's tokens with the numbers parsed by Arrow ("" is missing); None when
-    a value does not parse as a finite number, so that the transform itself handles (and
-    reports) it."""
-    pa, pc, _ = _pyarrow()
-    missing = pc.equal(values, "")
-    try:
-        x = pc.cast(pc.if_else(missing, pa.scalar(None, pa.string()), values), pa.float64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
-    missing = missing.to_numpy(zero_copy_only=False)
-    x = x.to_numpy(zero_copy_only=False)
-    if not np.isfinite(x[~missing]).all():
-        return None
-    return np.asarray(numeric_tokens(x, missing), dtype=object)
-
-
-class _Counts:
-    """Running (token, count) table of one field; merged with a hash aggregation when the
-    pending blocks hold more rows than the merged table (amortised cost, bounded memory)."""
-
-    def __init__(self):
-        self.merged = None
-        self.pending: list = []
-        self.pending_rows = 0
-
-    def add(self, tokens, counts) -> None:
-        """Add ``counts[k]`` occurrences of ``tokens[k]`` (numpy or Arrow arrays; repeats allowed)."""
-        pa, _, _ = _pyarrow()
-        if len(tokens) == 0:
-            return
-        self.pending.append(pa.table({"v": pa.array(tokens, type=pa.string()), "n": pa.array(counts, type=pa.int64())}))
-        self.pending_rows += len(tokens)
-        if self.pending_rows > max(_MERGE_MIN_ROWS, self.merged.num_rows if self.merged is not None else 0):
-            self._merge()
-
-    def _merge(self) -> None:
-        pa, _, _ = _pyarrow()
-        tables = ([self.merged] if self.merged is not None else []) + self.pending
-        self.pending, self.pending_rows = [], 0
-        if not tables:
-            return
-        grouped = pa.concat_tables(tables).group_by("v").aggregate([("n", "sum")])
-        self.merged = pa.table({"v": grouped["v"], "n": grouped["n_sum"]})
-
-    def sorted(self):
-        """``(values, counts)``: distinct tokens ascending (an Arrow array) and their counts."""
-        pa, pc, _ = _pyarrow()
-        self._merge()
-        if self.merged is None:
-            return pa.array([], type=pa.string()), np.zeros(0, dtype=np.int64)
-        table = self.merged.combine_chunks()
-        order = pc.sort_indices(table["v"])  # byte order of UTF-8 = code point order = Python's str order
-        values = table["v"].take(order).combine_chunks()
-        counts = table["n"].take(order).to_numpy().astype(np.int64)
-        return values, counts
-
-
-@dataclass
-class _Vocab:
-    """The known tokens of a field (count >= min_count) and their indices; the rest is OOV."""
-
-    known: object  # Arrow string array of the known tokens
-    codes: np.ndarray  # their indices 1..V
-    oov: int
-    _lookup: pd.Index | None = None
-
-    def _from_positions(self, pos: np.ndarray) -> np.ndarray:
-        out = np.full(len(pos), self.oov, dtype=np.int64)
-        hit = pos >= 0
-        out[hit] = self.codes[pos[hit]]
-        return out
-
-    def encode(self, tokens: np.ndarray) -> np.ndarray:
-        """Indices of an object array of tokens."""
-        if self._lookup is None:
-            self._lookup = _object_index(self.known)
-        return self._from_positions(self._lookup.get_indexer(tokens))
-
-    def encode_arrow(self, column) -> np.ndarray:
-        """Indices of an Arrow string column (hash lookup in Arrow, no Python strings)."""
-        _, pc, _ = _pyarrow()
-        pos = pc.index_in(column, value_set=self.known).fill_null(-1)
-        return self._from_positions(pos.to_numpy(zero_copy_only=False).astype(np.int64, copy=False))
-
-
-def _object_index(values) -> pd.Index:
-    return pd.Index(np.asarray(values.to_numpy(zero_copy_only=False), dtype=object), dtype=object)
-
-
-def _make_vocab(counter: _Counts, min_count: int, missing_to_oov: bool) -> _Vocab:
-    _, pc, _ = _pyarrow()
-    values, counts = counter.sorted()
-    missing = pc.equal(values, "").to_numpy(zero_copy_only=False) if missing_to_oov else None
-    index_of_unique, n_known = vocab_from_counts(counts, min_count, missing)
-    known = np.flatnonzero(index_of_unique <= n_known)
-    return _Vocab(known=values.take(known), codes=index_of_unique[known], oov=n_known + 1)
-
-
-def _labels(column, path: Path, label: str, base: int) -> np.ndarray:
-    codes, values = _distinct(column, "", base)
-    mapped = pd.Series(values, dtype=object).map(csv_source._LABEL_VALUES)
-    if mapped.isna().any():
-        mapped = pd.Series(values, dtype=object).str.strip().map(csv_source._LABEL_VALUES)
-    bad = mapped.isna().to_numpy()
-    if bad.any():
-        k = int(np.flatnonzero(bad[codes])[0])
-        raise DataError(f"{path}, line {base + k + 2}: {label} '{values[codes[k]]}' is not 0 or 1")
-    return mapped.to_numpy(dtype=np.float32)[codes]
-
-
-def _numeric(column, path: Path, name: str, base: int) -> np.ndarray:
-    raw = column.to_numpy(zero_copy_only=False)
-    values = pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        k = int(np.flatnonzero(bad)[0])
-        raise DataError(
-            f"{path}, line {base + k + 2}: numeric column '{name}' has value '{raw[k]}', which is not a finite number"
-        )
-    return values.astype(np.float32)
-
-
-# ------------------------------------------------------------------------------- preparation
-
-
 def prepare_csv(folder: Path, plan: CsvPlan, min_count: int, builder, chunk_bytes: int | None = None) -> Prepared:
-    """Encode the folder's three splits into ``builder`` (a :class:`~tfbench.data.cache.DirBuilder`),
+    """Encode the folder's three splits into ``builder`` (a :class:`~tfbench.data.cache_folder.DirBuilder`),
     reading ``chunk_bytes`` (default :data:`CHUNK_BYTES`) of CSV at a time."""
     chunk_bytes = chunk_bytes or CHUNK_BYTES
     _, pc, _ = _pyarrow()
