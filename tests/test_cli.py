@@ -142,7 +142,10 @@ def test_truncated_cache_is_rebuilt_not_an_error(isolated, tmp_path):
     for c in caches:
         data = c.read_bytes()
         c.write_bytes(data[: len(data) // 2])
-    r = invoke("train", *FAST, "--seed", "7")
+    from tfbench.data.cache import CacheWarning
+
+    with pytest.warns(CacheWarning, match="ignoring unusable dataset cache .*rebuilding it"):
+        r = invoke("train", *FAST, "--seed", "7")
     assert r.exit_code == 0, r.output
     assert statuses(isolated) == ["done", "done"]
 
