@@ -56,7 +56,7 @@ class DCN(CTRModel):
         fuxictr_head = settings.fuxictr_head
         self.embedding = FieldEmbedding(vocab_sizes, embedding_dim, num_numeric)
         d = self.embedding.num_fields * embedding_dim
-        self.cross = CrossNetwork(d, num_cross_layers, version=self.cross_version)
+        self.cross = self.cross_network(d, num_cross_layers)
         self.fuxictr_head = fuxictr_head
         if fuxictr_head:
             self.dnn = MLP(d, mlp_c, dropout=dropout, batch_norm=batch_norm)
@@ -64,6 +64,10 @@ class DCN(CTRModel):
         else:
             self.cross_head = linear(d, 1)
             self.dnn = MLP(d, mlp_c, output_dim=1, dropout=dropout, batch_norm=batch_norm)
+
+    def cross_network(self, dim: int, num_layers: int) -> nn.Module:
+        """The simple stream's cross network ([B, d] → [B, d]); DCNv2 and GDCN build theirs."""
+        return CrossNetwork(dim, num_layers, version=self.cross_version)
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None) -> ModelOutput:
         x0 = self.embedding(x_cat, x_num).flatten(1)

@@ -30,15 +30,12 @@ field-wise embedding dimensions are not implemented either (one ``embedding_dim`
 
 from __future__ import annotations
 
-from typing import Sequence
 
 import torch
 from torch import nn
 
-from tfbench.models.base import CTRModel, register
-from tfbench.models.dcn import DCNSettings, split_head
-from tfbench.models.layers import MLP, FieldEmbedding, linear
-from tfbench.models.output import ModelOutput
+from tfbench.models.base import register
+from tfbench.models.dcn import DCN, DCNSettings
 
 
 class GatedCrossLayer(nn.Module):
@@ -81,26 +78,9 @@ class GDCNSettings(DCNSettings):
 @register("gdcn", settings=GDCNSettings,
           description="GDCN (GDCN-P), parallel: a gated cross network and a DNN on one embedding, logits summed",
           simple="gated cross network (num_cross_layers) + linear head", complex="DNN (mlp_c)")
-class GDCN(CTRModel):
-    def __init__(self, vocab_sizes: Sequence[int], num_numeric: int, settings: GDCNSettings):
-        super().__init__()
-        s = settings
-        self.embedding = FieldEmbedding(vocab_sizes, s.embedding_dim, num_numeric)
-        d = self.embedding.num_fields * s.embedding_dim
-        self.cross = GatedCrossNetwork(d, s.num_cross_layers)
-        self.fuxictr_head = s.fuxictr_head
-        if s.fuxictr_head:
-            self.dnn = MLP(d, s.mlp_c, dropout=s.dropout, batch_norm=s.batch_norm)
-            self.fc = linear(d + self.dnn.output_dim, 1)
-        else:
-            self.cross_head = linear(d, 1)
-            self.dnn = MLP(d, s.mlp_c, output_dim=1, dropout=s.dropout, batch_norm=s.batch_norm)
+class GDCN(DCN):
+    """DCN's parallel structure, heads and ``fuxictr_head`` (see ``tfbench.models.dcn``) around a
+    gated cross network."""
 
-    def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None) -> ModelOutput:
-        x0 = self.embedding(x_cat, x_num).flatten(1)
-        if self.fuxictr_head:
-            z_s, z_c = split_head(self.fc, self.cross(x0), self.dnn(x0))
-        else:
-            z_s = self.cross_head(self.cross(x0)).squeeze(-1)
-            z_c = self.dnn(x0).squeeze(-1)
-        return ModelOutput(z_s + z_c, z_s, z_c)
+    def cross_network(self, dim: int, num_layers: int) -> nn.Module:
+        return GatedCrossNetwork(dim, num_layers)
