@@ -36,6 +36,7 @@ from torch import nn
 
 from tfbench.models.base import register
 from tfbench.models.dcn import DCN, DCNSettings
+from tfbench.models.interactions import CrossNetwork
 
 
 class GatedCrossLayer(nn.Module):
@@ -56,21 +57,6 @@ class GatedCrossLayer(nn.Module):
         return x0 * self.cross(xl) * torch.sigmoid(self.gate(xl)) + xl
 
 
-class GatedCrossNetwork(nn.Module):
-    """A stack of gated cross layers applied to c_0 ([B, d] → [B, d])."""
-
-    def __init__(self, dim: int, num_layers: int):
-        super().__init__()
-        self.layers = nn.ModuleList([GatedCrossLayer(dim) for _ in range(num_layers)])
-        self.output_dim = dim
-
-    def forward(self, x0: torch.Tensor) -> torch.Tensor:
-        x = x0
-        for layer in self.layers:
-            x = layer(x0, x)
-        return x
-
-
 class GDCNSettings(DCNSettings):
     """DCN's settings: embedding, DNN (mlp_c), num_cross_layers (here gated cross layers), fuxictr_head."""
 
@@ -83,4 +69,4 @@ class GDCN(DCN):
     gated cross network."""
 
     def cross_network(self, dim: int, num_layers: int) -> nn.Module:
-        return GatedCrossNetwork(dim, num_layers)
+        return CrossNetwork(dim, num_layers, layer=GatedCrossLayer)

@@ -77,13 +77,14 @@ class CrossLayerV2(nn.Module):
 
 
 class CrossNetwork(nn.Module):
-    """A stack of cross layers applied to x_0 ([B, D] → [B, D]); ``version`` 1 = DCN, 2 = DCNv2."""
+    """A stack of cross layers applied to x_0 ([B, D] → [B, D]); ``version`` 1 = DCN, 2 = DCNv2,
+    or ``layer``: another cross layer class, called as layer(x_0, x_l) (GDCN's gated layer)."""
 
-    def __init__(self, dim: int, num_layers: int, version: int = 1):
+    def __init__(self, dim: int, num_layers: int, version: int = 1, layer: type[nn.Module] | None = None):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"a cross network needs at least one layer, got {num_layers}")
-        layer = {1: CrossLayer, 2: CrossLayerV2}[version]
+        layer = layer or {1: CrossLayer, 2: CrossLayerV2}[version]
         self.layers = nn.ModuleList([layer(dim) for _ in range(num_layers)])
         self.output_dim = dim
 
