@@ -63,6 +63,12 @@ class RunRow(Base):
     epochs: Mapped[list["EpochRow"]] = relationship(
         back_populates="run", cascade="all, delete-orphan", order_by="EpochRow.epoch"
     )
+    # What a run recorded beyond its metrics when its settings asked for it (tfbench.train.record);
+    # loaded only by the reports that draw them, removed with the run.
+    bands: Mapped[list["BandRow"]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+    histograms: Mapped[list["HistogramRow"]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+    grad_steps: Mapped[list["GradStepRow"]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+    timings: Mapped[list["TimingRow"]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
 
 
 class StudyRunRow(Base):
@@ -95,3 +101,68 @@ class EpochRow(Base):
     seconds: Mapped[float] = mapped_column(Float)
 
     run: Mapped[RunRow] = relationship(back_populates="epochs")
+
+
+def _run_fk() -> Mapped[int]:
+    return mapped_column(ForeignKey(TABLE_PREFIX + "runs.id", ondelete="CASCADE"), index=True)
+
+
+class BandRow(Base):
+    """One evaluation of one split, one class: how many samples fall in each difficulty band."""
+
+    __tablename__ = TABLE_PREFIX + "bands"
+    __table_args__ = (UniqueConstraint("run_id", "epoch", "split", "label"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = _run_fk()
+    epoch: Mapped[int] = mapped_column(Integer)
+    split: Mapped[str] = mapped_column(String(8))
+    label: Mapped[int] = mapped_column(Integer)             # 0 negatives, 1 positives
+    misclassified: Mapped[int] = mapped_column(Integer)     # |y - p| >= the upper threshold
+    poorly: Mapped[int] = mapped_column(Integer)            # between the thresholds
+    well: Mapped[int] = mapped_column(Integer)              # |y - p| < the lower threshold
+
+
+class HistogramRow(Base):
+    """One bin of the histogram of predicted probabilities of one class after one evaluation."""
+
+    __tablename__ = TABLE_PREFIX + "histograms"
+    __table_args__ = (UniqueConstraint("run_id", "epoch", "split", "label", "bin"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = _run_fk()
+    epoch: Mapped[int] = mapped_column(Integer)
+    split: Mapped[str] = mapped_column(String(8))
+    label: Mapped[int] = mapped_column(Integer)
+    bin: Mapped[int] = mapped_column(Integer)               # [bin/bins, (bin+1)/bins), the last one closed
+    bins: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class GradStepRow(Base):
+    """One optimizer step: the batch loss and the L2 norms of its gradient w.r.t. z_s and z_c."""
+
+    __tablename__ = TABLE_PREFIX + "grad_steps"
+    __table_args__ = (UniqueConstraint("run_id", "step"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = _run_fk()
+    step: Mapped[int] = mapped_column(Integer)              # 1-based optimizer step
+    epoch: Mapped[int] = mapped_column(Integer)
+    loss: Mapped[float] = mapped_column(Float)
+    grad_z_s: Mapped[float] = mapped_column(Float)
+    grad_z_c: Mapped[float] = mapped_column(Float)
+
+
+class TimingRow(Base):
+    """A timed phase of a run (the first epoch's training, each inference pass over a split)."""
+
+    __tablename__ = TABLE_PREFIX + "timings"
+    __table_args__ = (UniqueConstraint("run_id", "phase", "repeat"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = _run_fk()
+    phase: Mapped[str] = mapped_column(String(32))          # train_first_epoch | inference_valid
+    repeat: Mapped[int] = mapped_column(Integer)
+    seconds: Mapped[float] = mapped_column(Float)
+    rows: Mapped[int] = mapped_column(Integer)              # samples processed in the phase

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy import event, select
@@ -32,7 +32,11 @@ from sqlalchemy.orm import selectinload, sessionmaker
 
 from tfbench import __version__
 from tfbench.db import migrate
-from tfbench.db.schema import EpochRow, RunRow, StudyRunRow
+from tfbench.db.recordings import add_epoch_recordings, add_timings, delete_recordings, read_recordings
+from tfbench.db.schema import BandRow, EpochRow, GradStepRow, HistogramRow, RunRow, StudyRunRow, TimingRow
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 STALE_AFTER = timedelta(minutes=30)
 BUSY_TIMEOUT_MS = 120_000
@@ -239,6 +243,7 @@ class ResultStore:
                         raise RunInProgress(row)
                     # failed, stale, or forced: start afresh
                     s.execute(sa.delete(EpochRow).where(EpochRow.run_id == row.id))
+                    delete_recordings(s, row.id)
                     if row.study and not ident.study:
                         fields["study"] = row.study  # keep the study a run was first made for
                     for k, v in fields.items():
@@ -265,6 +270,7 @@ class ResultStore:
                     seconds=record.seconds,
                 )
             )
+            add_epoch_recordings(s, run_id, record)
             s.execute(sa.update(RunRow).where(RunRow.id == run_id).values(heartbeat_at=_now()))
 
     def finish(self, run_id: int, result) -> RunRow:
@@ -290,7 +296,21 @@ class ResultStore:
             row.train_seconds = result.train_seconds
             row.inference_seconds = _finite(result.inference_seconds)
             row.samples_per_second = _finite(result.samples_per_second)
+            add_timings(s, run_id, getattr(result, "timings", ()))
         return self.get_by_key(row.key)
+
+    # ------------------------------------------------------------------ recordings (tfbench.db.recordings)
+    def bands(self, run_ids: Iterable[int]) -> pd.DataFrame:
+        return read_recordings(self.Session, BandRow, run_ids)
+
+    def histograms(self, run_ids: Iterable[int]) -> pd.DataFrame:
+        return read_recordings(self.Session, HistogramRow, run_ids)
+
+    def grad_steps(self, run_ids: Iterable[int]) -> pd.DataFrame:
+        return read_recordings(self.Session, GradStepRow, run_ids)
+
+    def timings(self, run_ids: Iterable[int]) -> pd.DataFrame:
+        return read_recordings(self.Session, TimingRow, run_ids)
 
     def prune(self, run_id: int, reason: str) -> None:
         """A tuning trial stopped early by its pruner: not a failure; its epochs are kept."""

@@ -24,7 +24,7 @@ import math
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -50,6 +50,7 @@ from tfbench.train.placement import (  # the placement names are re-exported her
     split_bytes,
     to_device,
 )
+from tfbench.train.record import BandCounts, GradRecorder, GradStep, Timing, count_bands, time_inference
 from tfbench.train.settings import TrainSettings
 
 
@@ -62,6 +63,10 @@ class EpochRecord:
     learning_rate: float
     seconds: float
     improved: bool
+    train_seconds: float = 0.0      # of ``seconds``, the training steps (the rest is evaluation)
+    # recorded when the settings ask for it (tfbench.train.record)
+    bands: list[BandCounts] = field(default_factory=list)
+    grad_steps: list[GradStep] = field(default_factory=list)
 
 
 @dataclass
@@ -74,6 +79,7 @@ class TrainResult:
     inference_seconds: float | None   # evaluation of the test split with the best weights (None: not evaluated)
     samples_per_second: float
     stopped_early: bool
+    timings: list[Timing] = field(default_factory=list)   # recorded when time_inference_passes > 0
 
 
 def resolve_device(name: str | None = "auto") -> torch.device:
@@ -121,11 +127,18 @@ def predict_logits(model: nn.Module, data: DeviceSplit | HostSplit, batch_size: 
     return torch.cat(out) if out else torch.empty(0, device=device)
 
 
-def evaluate(model: nn.Module, data: DeviceSplit | HostSplit, batch_size: int = 65_536) -> dict[str, float]:
-    logits = predict_logits(model, data, batch_size)
+def split_labels(data: DeviceSplit | HostSplit) -> torch.Tensor:
+    return data.labels() if isinstance(data, HostSplit) else data.y
+
+
+def score(data: DeviceSplit | HostSplit, logits: torch.Tensor) -> dict[str, float]:
     if isinstance(data, HostSplit):
         return evaluate_logits(data.labels(), logits, data.groups())
     return evaluate_logits(data.y, logits, data.group)
+
+
+def evaluate(model: nn.Module, data: DeviceSplit | HostSplit, batch_size: int = 65_536) -> dict[str, float]:
+    return score(data, predict_logits(model, data, batch_size))
 
 
 def _net_squared_norm(model: nn.Module) -> torch.Tensor:
@@ -184,6 +197,11 @@ def _fit(model, train, valid, test, objective, settings, device, on_batch, on_ep
                 yield from _resident_batches(train, perm.to(device), settings.batch_size, batches_per_pass)
 
     stream = batch_stream()
+    splits = {"train": train, "valid": valid, "test": test}
+    if "test" in settings.record_bands and test is None:
+        raise TrainingError("record_bands names the test split, which this run does not evaluate")
+    grads = GradRecorder(settings.record_grad_steps, device) if settings.record_grad_steps else None
+    timings: list[Timing] = []
     history: list[EpochRecord] = []
     best_value, best_epoch, best_state = -math.inf, 0, None
     bad_epochs = 0
@@ -194,10 +212,14 @@ def _fit(model, train, valid, test, objective, settings, device, on_batch, on_ep
     for epoch in range(1, settings.epochs + 1):
         model.train()
         t0 = time.perf_counter()
+        seen_before = samples_seen
         loss_sum = torch.zeros((), device=device)
         for b in range(n_batches):
             x_cat, x_num, y = next(stream)
             out = model(x_cat, x_num)
+            watched = grads is not None and grads.active
+            if watched:
+                grads.watch(out, epoch)
             loss = objective(out, y)
             if settings.embedding_regularizer > 0:
                 loss = loss + settings.embedding_regularizer / 2 * sum(e.squared_norm() for e in embeddings)
@@ -207,6 +229,8 @@ def _fit(model, train, valid, test, objective, settings, device, on_batch, on_ep
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), settings.clip_norm)
             optimizer.step()
+            if watched:
+                grads.after_step(loss)
             loss_sum += loss.detach()
             samples_seen += len(y)
             if on_batch is not None:
@@ -214,10 +238,18 @@ def _fit(model, train, valid, test, objective, settings, device, on_batch, on_ep
         train_loss = float(loss_sum) / n_batches
         if not math.isfinite(train_loss):
             raise TrainingError(f"the training loss became {train_loss} in epoch {epoch}")
-        epoch_train_seconds = time.perf_counter() - t0
+        epoch_train_seconds = time.perf_counter() - t0   # float(loss_sum) above waited for the device
         train_seconds += epoch_train_seconds
+        if epoch == 1 and settings.time_inference_passes:
+            timings.append(Timing("train_first_epoch", 1, epoch_train_seconds, samples_seen - seen_before))
 
-        metrics = evaluate(model, valid, settings.eval_batch_size)
+        valid_logits = predict_logits(model, valid, settings.eval_batch_size)
+        metrics = score(valid, valid_logits)
+        bands = []
+        for name in settings.record_bands:
+            logits = valid_logits if name == "valid" else predict_logits(model, splits[name], settings.eval_batch_size)
+            bands += count_bands(epoch, name, logits, split_labels(splits[name]), settings.band_thresholds,
+                                 settings.histogram_bins)
         value = monitor_value(metrics, settings.monitor)
         lr = optimizer.param_groups[0]["lr"]
         # FuxiCTR's rule: an improvement must exceed 1e-6.
@@ -229,7 +261,8 @@ def _fit(model, train, valid, test, objective, settings, device, on_batch, on_ep
             bad_epochs += 1
             for group in optimizer.param_groups:
                 group["lr"] = max(group["lr"] * settings.lr_decay, settings.min_lr)
-        record = EpochRecord(epoch, train_loss, metrics, value, lr, time.perf_counter() - t0, improved)
+        record = EpochRecord(epoch, train_loss, metrics, value, lr, time.perf_counter() - t0, improved,
+                             epoch_train_seconds, bands, grads.flush() if grads is not None else [])
         history.append(record)
         if on_epoch is not None:
             on_epoch(record)
@@ -247,6 +280,9 @@ def _fit(model, train, valid, test, objective, settings, device, on_batch, on_ep
         t0 = time.perf_counter()
         test_metrics = evaluate(model, test, settings.eval_batch_size)
         inference_seconds = time.perf_counter() - t0
+    if settings.time_inference_passes:
+        timings += time_inference(lambda: predict_logits(model, valid, settings.eval_batch_size), len(valid),
+                                  settings.time_inference_passes, device)
     return TrainResult(
         history=history,
         best_epoch=best_epoch,
@@ -256,4 +292,5 @@ def _fit(model, train, valid, test, objective, settings, device, on_batch, on_ep
         inference_seconds=inference_seconds,
         samples_per_second=samples_seen / train_seconds if train_seconds > 0 else float("nan"),
         stopped_early=stopped_early,
+        timings=timings,
     )

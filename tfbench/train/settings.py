@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from tfbench.schema import Settings, setting
+from pydantic import AfterValidator, BeforeValidator
+
+from tfbench.schema import Settings, parse_units, setting
+
+SPLITS = ("train", "valid", "test")
+
+
+def _distinct_splits(splits: tuple[str, ...]) -> tuple[str, ...]:
+    if len(set(splits)) != len(splits):
+        raise ValueError(f"names a split twice: {list(splits)}")
+    return tuple(s for s in SPLITS if s in splits)   # one order, so that one choice has one key
+
+
+def _band_thresholds(t: tuple[float, ...]) -> tuple[float, ...]:
+    if len(t) != 2 or not 0 < t[0] < t[1] <= 1:
+        raise ValueError(f"must be two distances 0 < a < b <= 1, got {list(t)}")
+    return t
+
+
+# '' / 'valid,test' on the command line, a list in YAML
+SplitList = Annotated[tuple[Literal["train", "valid", "test"], ...], BeforeValidator(parse_units),
+                      AfterValidator(_distinct_splits)]
+BandThresholds = Annotated[tuple[float, ...], BeforeValidator(parse_units), AfterValidator(_band_thresholds)]
 
 
 class TrainSettings(Settings):
@@ -38,8 +60,26 @@ class TrainSettings(Settings):
     device_memory_fraction: float = setting(0.5, "Device memory share for resident splits", gt=0.0, le=1.0, in_key=False)
     host_block_rows: int = setting(1 << 20, "Rows per block moved to the device", ge=1, in_key=False)
 
+    # What a run records beyond its metrics (tfbench.train.record; for Figures 2, 6 and 11 and
+    # Table IX). Recording never changes what is trained (no random numbers, no change to a
+    # batch), but a run that records is another run: it is in the key, and only when on.
+    record_bands: SplitList = setting((), "Record per evaluation, on these splits, the counts of misclassified / "
+                                      "poorly / well classified samples per class and a histogram of predictions "
+                                      "(train, valid, test; '' off)", key_omit_default=True)
+    band_thresholds: BandThresholds = setting((0.3, 0.6), "Distances |y - p| that bound the well / poorly / "
+                                              "misclassified bands", key_omit_default=True)
+    histogram_bins: int = setting(50, "Bins of the recorded prediction histograms over [0, 1]", ge=1, le=1000,
+                                  key_omit_default=True)
+    record_grad_steps: int = setting(0, "Record the gradient norms of z_s and z_c for the first N optimizer steps "
+                                     "(0 off)", ge=0, key_omit_default=True)
+    time_inference_passes: int = setting(0, "After training, time this many inference passes over the validation "
+                                         "split (0 off)", ge=0, key_omit_default=True)
+
     def key_settings(self) -> dict:
         d = super().key_settings()
+        if not self.record_bands:
+            d.pop("band_thresholds", None)   # they shape only what record_bands records
+            d.pop("histogram_bins", None)
         if not self.quick:
             d.pop("quick")          # keeps the keys of full runs independent of this flag's existence
         if self.evaluate_test:

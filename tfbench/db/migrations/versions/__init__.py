@@ -1,1 +1,1 @@
-"""Revisions of the results database, oldest first: 0001_baseline, ..."""
+"""Revisions of the results database, oldest first: 0001_baseline, 0002_recordings, ..."""
