@@ -30,7 +30,7 @@ PG_ADMIN_ENV = "TFBENCH_TEST_POSTGRES_URL"
 # What the migration before Alembic added to databases of older releases (tfbench/db/store.py's
 # _add_missing_columns, brought in with Optuna tuning in 06cf7f8): these two columns and the index.
 TUNING_COLUMNS = ("optuna_study", "optuna_trial")
-TFB_TABLES = {"tfb_runs", "tfb_epochs", "tfb_study_runs"}
+TFB_TABLES = {"tfb_runs", "tfb_epochs", "tfb_study_runs", "tfb_bands", "tfb_histograms", "tfb_grad_steps", "tfb_timings"}
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(PG_ADMIN_ENV) else [])
 
@@ -127,7 +127,8 @@ def schema_of(url: str) -> dict:
         if engine.dialect.name == "sqlite":
             with engine.connect() as conn:
                 out[t]["sql"] = sorted(
-                    (r[0], r[1]) for r in conn.execute(sa.text("SELECT name, sql FROM sqlite_master WHERE tbl_name = :t"), {"t": t})
+                    # whitespace aside (ALTER TABLE ADD COLUMN joins its column to the line before)
+                    (r[0], " ".join((r[1] or "").split())) for r in conn.execute(sa.text("SELECT name, sql FROM sqlite_master WHERE tbl_name = :t"), {"t": t})
                 )
     engine.dispose()
     return out

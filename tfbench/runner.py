@@ -96,7 +96,8 @@ def execute_run(
         model = build_for(cfg, dataset)
         objective = make_objective(cfg.resolved_loss, **cfg.loss_hyperparameters())
         n_params = count_parameters(model)
-        store.set_info(row.id, device=str(dev), torch_version=torch.__version__, num_params=n_params, **(run_info or {}))
+        store.set_info(row.id, device=str(dev), torch_version=torch.__version__, num_params=n_params,
+                       threads=torch.get_num_threads(), **(run_info or {}))
         if on_start is not None:
             on_start(row, n_params)
 
@@ -106,8 +107,8 @@ def execute_run(
                 on_epoch(record)
 
         result = fit(model, dataset, objective, train_settings(cfg), dev, on_batch=on_batch, on_epoch=epoch_hook)
-    except KeyboardInterrupt:
-        store.fail(row.id, "interrupted")
+    except KeyboardInterrupt:   # Ctrl-C, or SIGTERM turned into it by the CLI: resumable, not failed
+        store.interrupt(row.id)
         raise
     except RunPruned as e:
         store.prune(row.id, str(e))

@@ -58,7 +58,8 @@ def setting(default: Any, description: str, *, key_omit_default: bool = False, i
 class Settings(BaseModel):
     """A frozen, validated group of settings; unknown names are errors."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, strict=False)
+    # allow_inf_nan=False: no setting is meaningful at inf or NaN (`--lr inf` trained to NaN predictions)
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, strict=False, allow_inf_nan=False)
 
     def key_settings(self) -> dict[str, Any]:
         """The settings that enter a run key, as JSON values (subclasses drop what they do not read)."""
@@ -120,6 +121,8 @@ def describe_error(error: ValidationError, source: str, schema: type[BaseModel] 
     value, kind, ctx = e.get("input"), e["type"], e.get("ctx") or {}
     if kind == "extra_forbidden":
         return f"{source}: unknown setting '{name}'" if source != "option" else f"unknown setting {where(name, source)}"
+    if kind == "finite_number":
+        return f"{where(name, source)} must be a finite number, got {value}"
     if kind == "literal_error":
         expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
         return f"{where(name, source)} is '{value}', must be one of {expected}"

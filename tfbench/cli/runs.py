@@ -29,8 +29,8 @@ def runs(
     """List stored runs."""
     from tfbench.db import ResultStore
 
-    if status is not None and status not in ("running", "done", "failed", "pruned"):
-        raise TfbenchError(f"--status must be running, done, failed or pruned, got '{status}'")
+    if status is not None and status not in ("running", "done", "failed", "pruned", "interrupted"):
+        raise TfbenchError(f"--status must be running, done, failed, pruned or interrupted, got '{status}'")
     rows = ResultStore(db).list_runs(study=study, dataset=dataset, model=model, status=status, limit=limit)
     if not rows:
         console.print("no runs match")
@@ -70,6 +70,7 @@ def print_run(row):
     console.print(f"[bold]run {row.id}[/bold]  key {row.key}  status {row.status}  study {row.study or '—'}")
     console.print(
         f"dataset {row.dataset}  model {row.model}  loss {row.loss}  seed {row.seed}  device {row.device}  "
+        f"threads {row.threads if row.threads is not None else '—'}  "
         f"torch {row.torch_version}  tfbench {row.tfbench_version}  commit {(row.git_commit or '—')[:10]}  "
         f"parameters {row.num_params if row.num_params is not None else '—'}"
     )

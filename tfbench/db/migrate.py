@@ -34,7 +34,7 @@ from tfbench.db.schema import TABLE_PREFIX
 VERSION_TABLE = "tfb_alembic_version"
 # The newest revision in migrations/versions/ (tests/test_db_migrations.py checks it): bump it
 # with every new revision.
-HEAD = "0002_recordings"
+HEAD = "0003_run_threads"
 MIGRATIONS = Path(__file__).resolve().with_name("migrations")
 # Key of the PostgreSQL advisory lock that serialises tfbench's migrations (any fixed bigint).
 PG_LOCK_KEY = zlib.crc32(b"tfbench.db.migrate")

@@ -27,7 +27,7 @@ class RunRow(Base):
     loss: Mapped[str] = mapped_column(String(64))
     seed: Mapped[int] = mapped_column(Integer)
     config: Mapped[dict] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), index=True)  # running | done | failed | pruned
+    status: Mapped[str] = mapped_column(String(16), index=True)  # running | done | failed | pruned | interrupted
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -59,6 +59,8 @@ class RunRow(Base):
     train_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     inference_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     samples_per_second: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # added by migration 0003 (so last, as ALTER TABLE puts it): the torch CPU threads it trained with
+    threads: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     epochs: Mapped[list["EpochRow"]] = relationship(
         back_populates="run", cascade="all, delete-orphan", order_by="EpochRow.epoch"

@@ -226,7 +226,7 @@ class ResultStore:
             git_commit=git_commit(), best_epoch=None, epochs_run=None, valid_auc=None,
             valid_gauc=None, valid_logloss=None, test_auc=None, test_gauc=None, test_logloss=None,
             metrics=None, train_seconds=None, inference_seconds=None, samples_per_second=None,
-            optuna_study=None, optuna_trial=None,
+            optuna_study=None, optuna_trial=None, threads=None,
         )
         for _ in range(3):
             try:
@@ -319,6 +319,15 @@ class ResultStore:
                 sa.update(RunRow)
                 .where(RunRow.id == run_id, RunRow.status == "running")
                 .values(status="pruned", error=reason[:4000], finished_at=_now())
+            )
+
+    def interrupt(self, run_id: int) -> None:
+        """Ctrl-C or SIGTERM: not a failure; the run is taken up afresh by the next command."""
+        with self.Session.begin() as s:
+            s.execute(
+                sa.update(RunRow)
+                .where(RunRow.id == run_id, RunRow.status == "running")
+                .values(status="interrupted", error="interrupted (Ctrl-C or SIGTERM); resumable", finished_at=_now())
             )
 
     def fail(self, run_id: int, error: str) -> None:

@@ -127,6 +127,40 @@ def predict_logits(model: nn.Module, data: DeviceSplit | HostSplit, batch_size: 
     return torch.cat(out) if out else torch.empty(0, device=device)
 
 
+def check_monitor_defined(valid: DeviceSplit | HostSplit, monitor: str) -> None:
+    """Refuse, before any training, a validation split on which the monitor has no value: every
+    epoch would score NaN, no epoch would be best, and the run would end on its last weights."""
+    if monitor == "logloss":
+        return
+    y = split_labels(valid)
+    n_pos = int((y > 0.5).sum())
+    if len(y) == 0 or n_pos in (0, len(y)):
+        only = "no rows" if len(y) == 0 else f"only {'positives' if n_pos else 'negatives'} ({len(y)} rows)"
+        raise TrainingError(f"the valid split has {only}: the monitor {monitor} (an AUC) is undefined on it")
+    if "gAUC" in monitor.split("+"):
+        group = valid.groups() if isinstance(valid, HostSplit) else valid.group
+        if group is None:
+            raise TrainingError(f"the monitor {monitor} needs a user field for gAUC, which this dataset does not have; "
+                                "use --monitor AUC")
+        # a group counts for gAUC only when it holds both classes (FuxiCTR's rule)
+        g = torch.unique(group, return_inverse=True)[1]
+        pos = torch.zeros(int(g.max()) + 1, device=g.device).index_add_(0, g, (y > 0.5).float())
+        size = torch.bincount(g).float()
+        if not bool(((pos > 0) & (pos < size)).any()):
+            raise TrainingError(f"no user of the valid split has both classes: the monitor {monitor} (gAUC) is "
+                                "undefined on it; use --monitor AUC")
+
+
+def finite_logits(logits: torch.Tensor, split: str, epoch: int | None) -> torch.Tensor:
+    """The logits, or a one-line TrainingError when some are NaN or infinite (a diverged model)."""
+    bad = int((~torch.isfinite(logits)).sum())
+    if bad:
+        when = f"after epoch {epoch}" if epoch is not None else "with the best weights"
+        raise TrainingError(f"{bad} of {logits.numel()} predictions on the {split} split are not finite {when} "
+                            "(the model diverged; try a lower learning rate)")
+    return logits
+
+
 def split_labels(data: DeviceSplit | HostSplit) -> torch.Tensor:
     return data.labels() if isinstance(data, HostSplit) else data.y
 
@@ -196,6 +230,7 @@ def _fit(model, train, valid, test, objective, settings, device, on_batch, on_ep
             else:
                 yield from _resident_batches(train, perm.to(device), settings.batch_size, batches_per_pass)
 
+    check_monitor_defined(valid, settings.monitor)
     stream = batch_stream()
     splits = {"train": train, "valid": valid, "test": test}
     if "test" in settings.record_bands and test is None:
@@ -243,11 +278,12 @@ def _fit(model, train, valid, test, objective, settings, device, on_batch, on_ep
         if epoch == 1 and settings.time_inference_passes:
             timings.append(Timing("train_first_epoch", 1, epoch_train_seconds, samples_seen - seen_before))
 
-        valid_logits = predict_logits(model, valid, settings.eval_batch_size)
+        valid_logits = finite_logits(predict_logits(model, valid, settings.eval_batch_size), "valid", epoch)
         metrics = score(valid, valid_logits)
         bands = []
         for name in settings.record_bands:
-            logits = valid_logits if name == "valid" else predict_logits(model, splits[name], settings.eval_batch_size)
+            logits = valid_logits if name == "valid" else finite_logits(
+                predict_logits(model, splits[name], settings.eval_batch_size), name, epoch)
             bands += count_bands(epoch, name, logits, split_labels(splits[name]), settings.band_thresholds,
                                  settings.histogram_bins)
         value = monitor_value(metrics, settings.monitor)
@@ -278,7 +314,7 @@ def _fit(model, train, valid, test, objective, settings, device, on_batch, on_ep
     inference_seconds = None
     if test is not None and len(test):
         t0 = time.perf_counter()
-        test_metrics = evaluate(model, test, settings.eval_batch_size)
+        test_metrics = score(test, finite_logits(predict_logits(model, test, settings.eval_batch_size), "test", None))
         inference_seconds = time.perf_counter() - t0
     if settings.time_inference_passes:
         timings += time_inference(lambda: predict_logits(model, valid, settings.eval_batch_size), len(valid),
