@@ -42,12 +42,27 @@ Optional layout fields add what the paper prints beside mean ± std:
   and the best other row (Table VII's p-values of TF4CTR against the best baseline);
 * ``average_datasets: true``: an extra block with each cell's mean over datasets (Table V's AVG.AUC,
   and AVG.RI when a delta reference is set).
+
+Reports other than the grid table / sweep figure (the paper's Tables III-IV, IX, Figures 2, 5, 6,
+11) name a registered *reporter* (:mod:`tfbench.report.special`)::
+
+    report: twin_focus_gradients     # a name from tfbench.report.special.reporter_names()
+    report_settings: {c: [0.6, 0.8]} # free-form, for that reporter only; it checks them on load
+
+``tfbench report`` then hands the whole report to the reporter instead of drawing the grid table.
+A study that trains runs keeps its ``base``, ``grid`` and ``layout`` (the reporter reads its runs
+from the results database); ``kind: analytic`` marks a study that trains nothing (Figure 5 is
+computed from the loss, Table III from the prepared datasets): it needs only ``name`` and
+``report`` (``datasets`` optional, ``title``, ``description``, ``paper``, ``paper_names`` and
+``report_settings`` as the reporter reads them) and may not have the training fields; it plans no
+runs, and ``tfbench run`` says there is nothing to train. Its ``paper`` is in the reporter's own
+shape (checked by the reporter, not as grid cells).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +76,10 @@ DEFAULT_SEEDS = (2023, 2024, 2025, 2026, 2027)
 METRICS = ("AUC", "gAUC", "logloss")
 TOP_KEYS = {
     "name", "title", "kind", "datasets", "seeds", "base", "dataset_settings", "grid", "layout",
-    "quick", "paper_names", "paper", "description", "axis_label", "cell_settings",
+    "quick", "paper_names", "paper", "description", "axis_label", "cell_settings", "report", "report_settings",
 }
+KINDS = ("table", "figure", "analytic")
+TRAINING_KEYS = ("base", "dataset_settings", "grid", "layout", "quick", "cell_settings", "seeds", "axis_label")
 REQUIRED = ("name", "datasets", "base", "grid", "layout")
 LAYOUT_KEYS = ("rows", "columns", "metrics", "delta_row", "delta_column", "test_row", "average_datasets")
 
@@ -71,7 +88,7 @@ LAYOUT_KEYS = ("rows", "columns", "metrics", "delta_row", "delta_column", "test_
 class Study:
     name: str
     title: str
-    kind: str                                   # "table" or "figure"
+    kind: str                                   # "table", "figure" or "analytic" (trains nothing)
     datasets: tuple[str, ...]
     seeds: tuple[int, ...]
     base: dict[str, Any]
@@ -92,10 +109,17 @@ class Study:
     test_row: str | None = None                 # t-test of this row against the best other row
     average_datasets: bool = False              # extra block: each cell's mean over datasets
     cell_settings: tuple[CellSetting, ...] = ()  # settings for some cells (and datasets) only
+    report: str | None = None                   # a registered reporter (tfbench.report.special) or None
+    report_settings: dict[str, Any] = field(default_factory=dict)  # for that reporter only
 
     @property
     def axes(self) -> list[str]:
         return list(self.grid)
+
+    @property
+    def trains(self) -> bool:
+        """Whether the study has runs to train (an analytic study's report is computed instead)."""
+        return self.kind != "analytic"
 
     def settings_for(self, dataset: str, cell: dict[str, str]) -> dict[str, Any]:
         """The ``cell_settings`` that apply to this dataset and grid cell, merged in file order."""
@@ -166,6 +190,8 @@ def load_study(name_or_path: str) -> Study:
     for key in raw:
         if key not in TOP_KEYS:
             bad(str(key), f"is not a study field (known: {', '.join(sorted(TOP_KEYS))})")
+    if raw.get("kind") == "analytic":
+        return _with_reporter(_load_analytic(raw, path, bad), raw, bad)
     for key in REQUIRED:
         if key not in raw:
             bad(key, "is missing")
@@ -177,8 +203,8 @@ def load_study(name_or_path: str) -> Study:
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         bad("seeds", "must be a non-empty list of integers")
     kind = raw.get("kind", "table")
-    if kind not in ("table", "figure"):
-        bad("kind", f"must be 'table' or 'figure', got {kind!r}")
+    if kind not in KINDS:
+        bad("kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
 
     def settings(value, fieldname) -> dict:
         if value is None:
@@ -267,17 +293,64 @@ def load_study(name_or_path: str) -> Study:
         bad("paper", "and 'paper_names' must be mappings")
     _check_paper(paper, grid, rows, columns, metrics, bad)
 
-    name = raw["name"]
-    if name != path.stem:
-        bad("name", f"must match the file name '{path.stem}', got {name!r}")
-    return Study(
+    name = _name(raw, path, bad)
+    return _with_reporter(Study(
         name=name, title=str(raw.get("title", name)), kind=kind, datasets=tuple(datasets),
         seeds=tuple(seeds), base=base, dataset_settings=ds_settings, grid=grid, rows=rows,
         columns=columns, metrics=tuple(metrics), quick=quick, paper_names=dict(paper_names),
         paper=paper, path=path, description=str(raw.get("description", "")),
         axis_label=str(raw.get("axis_label", rows)), delta_row=delta_row, delta_column=delta_column,
         test_row=test_row, average_datasets=average_datasets, cell_settings=cell_settings,
+    ), raw, bad)
+
+
+def _name(raw, path, bad) -> str:
+    name = raw["name"]
+    if name != path.stem:
+        bad("name", f"must match the file name '{path.stem}', got {name!r}")
+    return name
+
+
+def _load_analytic(raw, path, bad) -> Study:
+    """A study that trains nothing: name, report, and what its reporter reads."""
+    for key in ("name", "report"):
+        if key not in raw:
+            bad(key, "is missing (a 'kind: analytic' study needs a name and a report)")
+    for key in TRAINING_KEYS:
+        if key in raw:
+            bad(key, "is a training field; a 'kind: analytic' study trains nothing")
+    datasets = raw.get("datasets") or []
+    if not isinstance(datasets, list) or not all(isinstance(d, str) for d in datasets):
+        bad("datasets", "must be a list of dataset names")
+    paper_names, paper = raw.get("paper_names") or {}, raw.get("paper") or {}
+    if not isinstance(paper_names, dict) or not isinstance(paper, dict):
+        bad("paper", "and 'paper_names' must be mappings")
+    name = _name(raw, path, bad)
+    return Study(
+        name=name, title=str(raw.get("title", name)), kind="analytic", datasets=tuple(datasets), seeds=(),
+        base={}, dataset_settings={}, grid={}, rows="", columns=None, metrics=(), quick={},
+        paper_names=dict(paper_names), paper=paper, path=path, description=str(raw.get("description", "")),
     )
+
+
+def _with_reporter(study: Study, raw, bad) -> Study:
+    """The study with its ``report`` and ``report_settings``, checked by the named reporter."""
+    if "report" not in raw:
+        if "report_settings" in raw:
+            bad("report_settings", "needs a 'report' to read it")
+        return study
+    from tfbench.report.special import get_reporter  # the report layer, loaded only when a study names it
+
+    name, settings = raw["report"], raw.get("report_settings") or {}
+    if not isinstance(settings, dict):
+        bad("report_settings", "must be a mapping")
+    try:
+        reporter = get_reporter(str(name))
+        study = replace(study, report=reporter.name, report_settings=dict(settings))
+        reporter.check(study)
+    except ConfigError as e:
+        raise ConfigError(f"{study.path}: {e}") from None
+    return study
 
 
 def _check_paper(paper, grid, rows, columns, metrics, bad) -> None:
