@@ -53,7 +53,9 @@ class Reporter:
 
 
 # reporter name -> the module that registers it (imported on first use)
-BUILTIN: dict[str, str] = {}
+BUILTIN: dict[str, str] = {
+    "twin_focus_gradients": "tfbench.report.loss_gradients",   # fig5
+}
 _REGISTERED: dict[str, Reporter] = {}
 
 
