@@ -6,7 +6,9 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
-from tfbench.data.named import PAPER_DATASETS, DataWarning, positive_percent
+import numpy as np
+
+from tfbench.data.named import PAPER_DATASETS, DataWarning
 from tfbench.data.paper_datasets import Expected
 from tfbench.data.types import EncodedDataset
 
@@ -63,10 +65,10 @@ def dataset_statistics(ds: EncodedDataset, name: str, min_count: int) -> Dataset
     """The statistics of a prepared dataset, with the paper's for the dataset ``name`` if it has them."""
     spec = PAPER_DATASETS.get(name)
     exp = spec.expected if spec is not None else None
-    splits = tuple(
-        SplitStatistics(split_name, len(split), int(split.y.sum()) if len(split) else 0,
-                        100.0 * float(split.y.mean()) if len(split) else float("nan"))
-        for split_name, split in ds.splits().items())
+    # positives counted exactly (the labels are float32: their float32 mean is off in the 7th digit)
+    counts = {name: (len(split), int(np.count_nonzero(split.y))) for name, split in ds.splits().items()}
+    splits = tuple(SplitStatistics(name, n, k, 100.0 * k / n if n else float("nan")) for name, (n, k) in counts.items())
+    rows, positives = sum(n for n, _ in counts.values()), sum(k for _, k in counts.values())
     fields = []
     for f in ds.fields:
         kind = f"multi-valued, max {f.max_len}, {f.pooling}" if f.is_sequence else "categorical"
@@ -75,7 +77,8 @@ def dataset_statistics(ds: EncodedDataset, name: str, min_count: int) -> Dataset
         fields.append(FieldStatistics(f.name, kind, f.vocab_size, exp.vocab_sizes.get(f.name) if exp else None))
     return DatasetStatistics(
         name=ds.name, path=str(ds.info.get("path") or ""), min_count=min_count, cache=ds.info.get("cache"),
-        splits=splits, fields=tuple(fields), positive_percent=positive_percent(ds), expected=exp,
+        splits=splits, fields=tuple(fields), positive_percent=100.0 * positives / rows if rows else float("nan"),
+        expected=exp,
         paper_differences=tuple(ds.info.get("paper_differences") or ()) if exp is not None else (),
     )
 
