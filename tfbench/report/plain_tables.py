@@ -72,9 +72,9 @@ def render_latex_tables(title: str, tables: list[TextTable], notes: list[str]) -
 
 
 def render_csv_frame(frame: pd.DataFrame) -> str:
-    """Tidy CSV; floats at full precision (``repr``, the shortest exact round trip), NaN empty."""
+    """Tidy CSV; floats at full precision (``repr``, the shortest exact round trip), missing values empty."""
     def text(v: object) -> str:
-        if v is None or (isinstance(v, (float, np.floating)) and np.isnan(v)):
+        if v is None or (not isinstance(v, str) and pd.isna(v)):     # None, NaN, pd.NA (Int64 gaps)
             return ""
         if isinstance(v, (float, np.floating)):
             return repr(float(v))        # not repr(np.float64), which NumPy 2 writes as "np.float64(...)"

@@ -55,6 +55,7 @@ class Reporter:
 # reporter name -> the module that registers it (imported on first use)
 BUILTIN: dict[str, str] = {
     "twin_focus_gradients": "tfbench.report.loss_gradients",   # fig5
+    "dataset_stats": "tfbench.report.dataset_stats",            # table3
 }
 _REGISTERED: dict[str, Reporter] = {}
 
