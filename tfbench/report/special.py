@@ -56,6 +56,7 @@ class Reporter:
 BUILTIN: dict[str, str] = {
     "twin_focus_gradients": "tfbench.report.loss_gradients",   # fig5
     "dataset_stats": "tfbench.report.dataset_stats",            # table3
+    "dataset_features": "tfbench.report.dataset_features",      # table4
 }
 _REGISTERED: dict[str, Reporter] = {}
 
