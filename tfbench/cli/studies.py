@@ -39,10 +39,14 @@ def studies():
         t.add_column(col)
     for path in list_studies():
         s = load_study(str(path))
+        kind = s.kind if s.report is None else f"{s.kind} ({s.report})"
+        if not s.trains:
+            t.add_row(s.name, kind, "—", ",".join(s.datasets) or "—", "—", "0", str(path))
+            continue
         cells = 1
         for values in s.grid.values():
             cells *= len(values)
-        t.add_row(s.name, s.kind, " x ".join(f"{a}({len(v)})" for a, v in s.grid.items()), ",".join(s.datasets),
+        t.add_row(s.name, kind, " x ".join(f"{a}({len(v)})" for a, v in s.grid.items()), ",".join(s.datasets),
                   str(len(s.seeds)), str(cells * len(s.seeds) * len(s.datasets)), str(path))
     console.print(t)
 
@@ -63,8 +67,15 @@ def run(
 ):
     """Run a study's grid: skip runs already done, train the rest, record failures and go on."""
     from tfbench.db import ResultStore
+    from tfbench.studies import load_study
     from tfbench.studies.execute import DONE, ELSEWHERE, FAILED, SKIPPED, register, run_plan
 
+    definition = load_study(study)
+    if not definition.trains:   # e.g. fig5, computed from the loss: say so rather than plan zero runs
+        console.print(f"{definition.name}: nothing to train for this study (kind {definition.kind}: its report is "
+                      f"computed, not trained); `tfbench report {definition.name}` draws it",
+                      highlight=False, soft_wrap=True)
+        return
     spec, plan, keys = _resolve_plan(study, datasets, seeds, quick, data_dir, only)
     store = ResultStore(db)
     status = store.statuses(keys)

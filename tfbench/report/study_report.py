@@ -107,7 +107,15 @@ def write_report(
     datasets: list[str] | None = None, quick: bool = False, paired: bool = False,
     seeds: tuple[int, ...] | None = None,
 ) -> tuple[str, list[Path], int]:
-    """Render the study's table (and figures for figure studies). Returns (text, files written, runs used)."""
+    """Render the study's table (and figures for figure studies). Returns (text, files written, runs used).
+
+    A study that names a ``report`` is handed to that reporter (:mod:`tfbench.report.special`),
+    with the same options except ``metric`` and ``paired``, which belong to the grid table."""
+    if study.report is not None:
+        from tfbench.report.special import get_reporter
+
+        return get_reporter(study.report).render(study, store, fmt=fmt, out_dir=out_dir, datasets=datasets,
+                                                 quick=quick, seeds=seeds)
     results = gather(study, store, quick=quick, seeds=seeds)
     outdated = results.attrs.get("outdated", 0)
     metrics = [metric] if metric else list(study.metrics)

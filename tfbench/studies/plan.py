@@ -65,8 +65,10 @@ def expand(
     seeds: tuple[int, ...] | None = None,
     quick: bool = False,
 ) -> list[PlannedRun]:
-    """Every run of the study, ordered dataset → cell (grid order) → seed."""
+    """Every run of the study, ordered dataset → cell (grid order) → seed (none for an analytic study)."""
     plan: list[PlannedRun] = []
+    if not study.trains:   # no grid: the product of no axes would be one empty cell per dataset
+        return plan
     axes = study.axes
     for dataset in datasets or list(study.datasets):
         for labels in itertools.product(*(list(study.grid[a]) for a in axes)):

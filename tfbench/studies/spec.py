@@ -42,54 +42,53 @@ Optional layout fields add what the paper prints beside mean ± std:
   and the best other row (Table VII's p-values of TF4CTR against the best baseline);
 * ``average_datasets: true``: an extra block with each cell's mean over datasets (Table V's AVG.AUC,
   and AVG.RI when a delta reference is set).
+
+Reports other than the grid table / sweep figure (the paper's Tables III-IV, IX, Figures 2, 5, 6,
+11) name a registered *reporter* (:mod:`tfbench.report.special`)::
+
+    report: twin_focus_gradients     # a name from tfbench.report.special.reporter_names()
+    report_settings: {c: [0.6, 0.8]} # free-form, for that reporter only; it checks them on load
+
+``tfbench report`` then hands the whole report to the reporter instead of drawing the grid table.
+A study that trains runs keeps its ``base``, ``grid`` and ``layout`` (the reporter reads its runs
+from the results database); ``kind: analytic`` marks a study that trains nothing (Figure 5 is
+computed from the loss, Table III from the prepared datasets): it needs only ``name`` and
+``report`` (``datasets`` optional, ``title``, ``description``, ``paper``, ``paper_names`` and
+``report_settings`` as the reporter reads them) and may not have the training fields; it plans no
+runs, and ``tfbench run`` says there is nothing to train. Its ``paper`` is in the reporter's own
+shape (checked by the reporter, not as grid cells).
 """
 
 from __future__ import annotations
 
-import itertools
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 
-from tfbench.config import RunConfig, known_settings
+from tfbench.config import RunConfig
 from tfbench.errors import ConfigError
+from tfbench.studies.cell_settings import SETTINGS, CellSetting, parse_cell_settings, value_label
 from tfbench.yamlfile import read_yaml
 
 DEFAULT_SEEDS = (2023, 2024, 2025, 2026, 2027)
 METRICS = ("AUC", "gAUC", "logloss")
 TOP_KEYS = {
     "name", "title", "kind", "datasets", "seeds", "base", "dataset_settings", "grid", "layout",
-    "quick", "paper_names", "paper", "description", "axis_label", "cell_settings",
+    "quick", "paper_names", "paper", "description", "axis_label", "cell_settings", "report", "report_settings",
 }
+KINDS = ("table", "figure", "analytic")
+TRAINING_KEYS = ("base", "dataset_settings", "grid", "layout", "quick", "cell_settings", "seeds", "axis_label")
 REQUIRED = ("name", "datasets", "base", "grid", "layout")
 LAYOUT_KEYS = ("rows", "columns", "metrics", "delta_row", "delta_column", "test_row", "average_datasets")
-SETTINGS = known_settings()
-
-
-@dataclass(frozen=True)
-class CellSetting:
-    """Settings for the cells (and datasets) that match ``when``: axis or ``dataset`` -> labels.
-
-    This is how a table gives each baseline its own published settings (Table VII: "the
-    hyperparameters of the baseline model are configured [...] based on the optimal values
-    provided in [BARS] and their original paper"), which one per-dataset block cannot express."""
-
-    when: dict[str, frozenset[str]]
-    settings: dict[str, Any]
-    source: str = ""
-
-    def matches(self, dataset: str, cell: dict[str, str]) -> bool:
-        return all((dataset if axis == "dataset" else cell.get(axis)) in labels
-                   for axis, labels in self.when.items())
 
 
 @dataclass(frozen=True)
 class Study:
     name: str
     title: str
-    kind: str                                   # "table" or "figure"
+    kind: str                                   # "table", "figure" or "analytic" (trains nothing)
     datasets: tuple[str, ...]
     seeds: tuple[int, ...]
     base: dict[str, Any]
@@ -110,10 +109,17 @@ class Study:
     test_row: str | None = None                 # t-test of this row against the best other row
     average_datasets: bool = False              # extra block: each cell's mean over datasets
     cell_settings: tuple[CellSetting, ...] = ()  # settings for some cells (and datasets) only
+    report: str | None = None                   # a registered reporter (tfbench.report.special) or None
+    report_settings: dict[str, Any] = field(default_factory=dict)  # for that reporter only
 
     @property
     def axes(self) -> list[str]:
         return list(self.grid)
+
+    @property
+    def trains(self) -> bool:
+        """Whether the study has runs to train (an analytic study's report is computed instead)."""
+        return self.kind != "analytic"
 
     def settings_for(self, dataset: str, cell: dict[str, str]) -> dict[str, Any]:
         """The ``cell_settings`` that apply to this dataset and grid cell, merged in file order."""
@@ -184,6 +190,8 @@ def load_study(name_or_path: str) -> Study:
     for key in raw:
         if key not in TOP_KEYS:
             bad(str(key), f"is not a study field (known: {', '.join(sorted(TOP_KEYS))})")
+    if raw.get("kind") == "analytic":
+        return _with_reporter(_load_analytic(raw, path, bad), raw, bad)
     for key in REQUIRED:
         if key not in raw:
             bad(key, "is missing")
@@ -195,8 +203,8 @@ def load_study(name_or_path: str) -> Study:
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         bad("seeds", "must be a non-empty list of integers")
     kind = raw.get("kind", "table")
-    if kind not in ("table", "figure"):
-        bad("kind", f"must be 'table' or 'figure', got {kind!r}")
+    if kind not in KINDS:
+        bad("kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
 
     def settings(value, fieldname) -> dict:
         if value is None:
@@ -227,7 +235,7 @@ def load_study(name_or_path: str) -> Study:
         if isinstance(values, dict):
             labelled = {str(k): v for k, v in values.items()}
         elif isinstance(values, list):
-            labelled = {_label(v): v for v in values}
+            labelled = {value_label(v): v for v in values}
         else:
             bad(f"grid.{axis}", "must be a list of values or a mapping label -> value")
         if not labelled:
@@ -236,7 +244,7 @@ def load_study(name_or_path: str) -> Study:
             RunConfig.from_dict({**base, axis: v}, source=f"{path}: grid.{axis} value {label!r}")
         grid[axis] = labelled
 
-    cell_settings = _cell_settings(raw.get("cell_settings"), grid, base, settings, bad, path)
+    cell_settings = parse_cell_settings(raw.get("cell_settings"), grid, base, settings, bad, path)
 
     layout = raw["layout"]
     if not isinstance(layout, dict):
@@ -285,100 +293,64 @@ def load_study(name_or_path: str) -> Study:
         bad("paper", "and 'paper_names' must be mappings")
     _check_paper(paper, grid, rows, columns, metrics, bad)
 
-    name = raw["name"]
-    if name != path.stem:
-        bad("name", f"must match the file name '{path.stem}', got {name!r}")
-    return Study(
+    name = _name(raw, path, bad)
+    return _with_reporter(Study(
         name=name, title=str(raw.get("title", name)), kind=kind, datasets=tuple(datasets),
         seeds=tuple(seeds), base=base, dataset_settings=ds_settings, grid=grid, rows=rows,
         columns=columns, metrics=tuple(metrics), quick=quick, paper_names=dict(paper_names),
         paper=paper, path=path, description=str(raw.get("description", "")),
         axis_label=str(raw.get("axis_label", rows)), delta_row=delta_row, delta_column=delta_column,
         test_row=test_row, average_datasets=average_datasets, cell_settings=cell_settings,
+    ), raw, bad)
+
+
+def _name(raw, path, bad) -> str:
+    name = raw["name"]
+    if name != path.stem:
+        bad("name", f"must match the file name '{path.stem}', got {name!r}")
+    return name
+
+
+def _load_analytic(raw, path, bad) -> Study:
+    """A study that trains nothing: name, report, and what its reporter reads."""
+    for key in ("name", "report"):
+        if key not in raw:
+            bad(key, "is missing (a 'kind: analytic' study needs a name and a report)")
+    for key in TRAINING_KEYS:
+        if key in raw:
+            bad(key, "is a training field; a 'kind: analytic' study trains nothing")
+    datasets = raw.get("datasets") or []
+    if not isinstance(datasets, list) or not all(isinstance(d, str) for d in datasets):
+        bad("datasets", "must be a list of dataset names")
+    paper_names, paper = raw.get("paper_names") or {}, raw.get("paper") or {}
+    if not isinstance(paper_names, dict) or not isinstance(paper, dict):
+        bad("paper", "and 'paper_names' must be mappings")
+    name = _name(raw, path, bad)
+    return Study(
+        name=name, title=str(raw.get("title", name)), kind="analytic", datasets=tuple(datasets), seeds=(),
+        base={}, dataset_settings={}, grid={}, rows="", columns=None, metrics=(), quick={},
+        paper_names=dict(paper_names), paper=paper, path=path, description=str(raw.get("description", "")),
     )
 
 
-def _cell_settings(value, grid, base, settings, bad, path) -> tuple[CellSetting, ...]:
-    """Parse ``cell_settings``: inline entries, and ``{include: FILE}`` items (a YAML list of
-    entries, relative to the study file) shared by several studies."""
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        bad("cell_settings", "must be a list of {when: {AXIS: LABEL(S)}, set: {SETTING: VALUE}} entries")
-    out = []
-    for i, item in enumerate(value):
-        if isinstance(item, dict) and set(item) == {"include"}:
-            shared = path.parent / str(item["include"])
-            if not shared.is_file():
-                bad(f"cell_settings[{i}].include", f"names {shared}, which does not exist")
-            entries = read_yaml(shared, "cell settings file")
-            if not isinstance(entries, list):
-                bad(f"cell_settings[{i}].include", f"{shared} must hold a list of {{when, set}} entries")
-            for j, entry in enumerate(entries):
-                parsed = _cell_setting(entry, f"{shared}[{j}]", grid, base, settings, bad, path, shared=True)
-                if parsed is not None:
-                    out.append(parsed)
-        else:
-            out.append(_cell_setting(item, f"cell_settings[{i}]", grid, base, settings, bad, path, shared=False))
-    return tuple(out)
+def _with_reporter(study: Study, raw, bad) -> Study:
+    """The study with its ``report`` and ``report_settings``, checked by the named reporter."""
+    if "report" not in raw:
+        if "report_settings" in raw:
+            bad("report_settings", "needs a 'report' to read it")
+        return study
+    from tfbench.report.special import get_reporter  # the report layer, loaded only when a study names it
 
-
-def _cell_setting(entry, where, grid, base, settings, bad, path, shared: bool) -> CellSetting | None:
-    """One entry. ``when`` names cells by grid label or by setting value, case-insensitively
-    (``model: EDCN`` or ``model: edcn``). In a shared file an entry may name cells this study does
-    not have (it then does not apply here, and None is returned), but each name must still be a
-    valid value of its setting, so a typo is an error everywhere."""
-    if not isinstance(entry, dict) or set(entry) - {"when", "set", "source"} or not {"when", "set"} <= set(entry):
-        bad(where, "must be a mapping with 'when' and 'set' (and an optional 'source')")
-    when_raw = entry["when"]
-    if not isinstance(when_raw, dict) or not when_raw:
-        bad(f"{where}.when", "must map grid axes or 'dataset' to a label or a list of labels")
-    when: dict[str, frozenset[str]] = {}
-    for axis, names in when_raw.items():
-        axis = str(axis)
-        names = names if isinstance(names, list) else [names]
-        if not names or not all(isinstance(n, (str, int, float)) and not isinstance(n, bool) for n in names):
-            bad(f"{where}.when.{axis}", "must be a label or a non-empty list of labels")
-        names = [str(n) for n in names]
-        if axis != "dataset" and axis not in grid:
-            if shared and axis in SETTINGS:            # a setting this study does not vary: its base value
-                if str(base.get(axis, "")).lower() in {n.lower() for n in names}:
-                    continue
-                return None
-            bad(f"{where}.when.{axis}", f"is not a grid axis or 'dataset' (axes: {', '.join(grid)})")
-        if axis == "dataset":
-            when[axis] = frozenset(names)
-            continue
-        labels = set()
-        for name in names:
-            hits = {l for l, v in grid[axis].items() if name.lower() in (l.lower(), _label(v).lower())}
-            if not hits:
-                if not shared:
-                    bad(f"{where}.when.{axis}", f"has no label {name!r} (labels: {', '.join(grid[axis])})")
-                RunConfig.from_dict({axis: name}, source=f"{path}: {where}.when.{axis}")  # a valid value?
-            labels |= hits
-        if not labels:
-            return None                                # none of its cells is in this study
-        when[axis] = frozenset(labels)
-    set_ = settings(entry["set"], f"{where}.set")
-    if not set_:
-        bad(f"{where}.set", "must set at least one setting")
-    clash = sorted((set(set_) & set(grid)) | (set(set_) & {"seed", "dataset", "quick"}))
-    if clash:
-        bad(f"{where}.set.{clash[0]}", "is a grid axis or a per-run value; a cell setting cannot change it")
-    # every cell it applies to must still make a valid configuration
-    for labels in itertools.product(*(list(grid[a]) for a in grid)):
-        cell = dict(zip(grid, labels))
-        if all(cell[a] in ls for a, ls in when.items() if a != "dataset"):
-            values = {a: grid[a][l] for a, l in cell.items()}
-            RunConfig.from_dict({**base, **set_, **values}, source=f"{path}: {where}.set for cell {cell}")
-    return CellSetting(when=when, settings=set_, source=str(entry.get("source", "")))
-
-
-def _label(v: Any) -> str:
-    if isinstance(v, (list, tuple)):
-        return "[" + ",".join(str(x) for x in v) + "]"
-    return str(v)
+    name, settings = raw["report"], raw.get("report_settings") or {}
+    if not isinstance(settings, dict):
+        bad("report_settings", "must be a mapping")
+    try:
+        reporter = get_reporter(str(name))
+        study = replace(study, report=reporter.name, report_settings=dict(settings))
+        reporter.check(study)
+    except ConfigError as e:
+        raise ConfigError(f"{study.path}: {e}") from None
+    return study
 
 
 def _check_paper(paper, grid, rows, columns, metrics, bad) -> None:
