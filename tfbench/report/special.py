@@ -53,7 +53,9 @@ class Reporter:
 
 
 # reporter name -> the module that registers it (imported on first use)
-BUILTIN: dict[str, str] = {}
+BUILTIN: dict[str, str] = {
+    "bands_distribution": "tfbench.report.bands_distribution",   # Figure 2
+}
 _REGISTERED: dict[str, Reporter] = {}
 
 
