@@ -55,6 +55,7 @@ class Reporter:
 # reporter name -> the module that registers it (imported on first use)
 BUILTIN: dict[str, str] = {
     "bands_distribution": "tfbench.report.bands_distribution",   # Figure 2
+    "bands_by_epoch": "tfbench.report.bands_by_epoch",           # Figure 11
 }
 _REGISTERED: dict[str, Reporter] = {}
 
