@@ -424,8 +424,9 @@ def test_every_study_evaluates_frappe_nfm_every_21_steps_and_only_frappe_nfm():
     # The frappe-nfm protocol: 21 optimizer steps per evaluation, Frappe_x1's steps per pass at
     # batch 10,000 (⌈202,027 / 10,000⌉), so lr decay and patience act as in the paper.
     studies = sorted(p.stem for p in (Path(__file__).parents[1] / "studies").glob("*.yaml"))
-    assert len(studies) == 8
-    for name in studies:
+    trained = [name for name in studies if load_study(name).trains]     # analytic studies plan no runs
+    assert {"table5", "table6", "table7", "table8", "fig7", "fig8", "fig9", "fig10"} <= set(trained)
+    for name in trained:
         for p in expand(load_study(name), datasets=["frappe-nfm", "frappe"], seeds=(2023,)):
             want = 21 if p.dataset == "frappe-nfm" else 0
             assert p.config.eval_steps == want, (name, p.dataset, p.cell_dict)

@@ -55,50 +55,37 @@ def data_info(
 
 
 def _print_dataset_info(name: str, min_count: Optional[int], data_dir: Optional[str]):
-    import warnings
+    from tfbench.data.statistics import prepare_statistics
 
-    from tfbench.data import PAPER_DATASETS, DataWarning, load_dataset
-    from tfbench.data.named import positive_percent
-
-    spec = PAPER_DATASETS.get(name)
-    if min_count is None:
-        min_count = spec.expected.min_count if spec is not None else 2
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataWarning)  # the differences are printed below
-        ds = load_dataset(name, data_dir=data_dir, min_count=min_count)
-    exp = spec.expected if spec is not None else None
+    st = prepare_statistics(name, min_count, data_dir)
+    exp = st.expected
     console.print(
-        f"[bold]{escape(ds.name)}[/bold]  {escape(str(ds.info.get('path') or ''))}  min_count {min_count}"
-        f"  (cache {ds.info.get('cache')})", highlight=False,
+        f"[bold]{escape(st.name)}[/bold]  {escape(st.path)}  min_count {st.min_count}"
+        f"  (cache {st.cache})", highlight=False,
     )
     t = Table(title="splits", show_header=True)
     for col in ("split", "rows", "paper rows", "positive rate"):
         t.add_column(col, justify="left" if col == "split" else "right")
-    for split_name, split in ds.splits().items():
-        t.add_row(split_name, _num(len(split)), _num(exp.rows[split_name]) if exp else "—",
-                  f"{100.0 * float(split.y.mean()):.2f}%" if len(split) else "—")
-    total = sum(len(s) for s in ds.splits().values())
-    t.add_row("all", _num(total), _num(sum(exp.rows.values())) if exp else "—",
-              f"{positive_percent(ds):.2f}% (paper {exp.positive_percent:.1f}%)" if exp else f"{positive_percent(ds):.2f}%")
+    for split in st.splits:
+        t.add_row(split.name, _num(split.rows), _num(exp.rows[split.name]) if exp else "—",
+                  f"{split.positive_percent:.2f}%" if split.rows else "—")
+    t.add_row("all", _num(st.rows), _num(sum(exp.rows.values())) if exp else "—",
+              f"{st.positive_percent:.2f}% (paper {exp.positive_percent:.1f}%)" if exp else f"{st.positive_percent:.2f}%")
     console.print(t)
     t = Table(title="fields (vocabulary sizes include the padding and OOV entries)", show_header=True)
     for col in ("field", "kind", "vocabulary", "authors' run"):
         t.add_column(col, justify="right" if col in ("vocabulary", "authors' run") else "left")
-    for f in ds.fields:
-        kind = f"multi-valued, max {f.max_len}, {f.pooling}" if f.is_sequence else "categorical"
-        if ds.group_field == f.name:
-            kind += ", gAUC group"
-        theirs = exp.vocab_sizes.get(f.name) if exp else None
-        t.add_row(f.name, kind, _num(f.vocab_size), _num(theirs))
-    t.add_row("total", f"{ds.num_fields} fields" + (f" (paper {exp.fields})" if exp else ""),
-              _num(sum(ds.vocab_sizes)), f"{_num(exp.run_features)} (Table III {_num(exp.features)})" if exp else "—")
+    for f in st.fields:
+        t.add_row(f.name, f.kind, _num(f.vocab_size), _num(f.authors_vocab))
+    t.add_row("total", f"{st.num_fields} fields" + (f" (paper {exp.fields})" if exp else ""),
+              _num(st.features), f"{_num(exp.run_features)} (Table III {_num(exp.features)})" if exp else "—")
     console.print(t)
     if exp is not None:
         if exp.note:
             console.print(f"note: {escape(exp.note)}", highlight=False)
-        diffs = ds.info.get("paper_differences") or []
-        if diffs:
-            console.print(f"differs from the paper: {escape('; '.join(diffs))}", highlight=False, soft_wrap=True)
+        if st.paper_differences:
+            console.print(f"differs from the paper: {escape('; '.join(st.paper_differences))}", highlight=False,
+                          soft_wrap=True)
         else:
             console.print("matches the paper's statistics", highlight=False)
 

@@ -54,8 +54,11 @@ class Reporter:
 
 # reporter name -> the module that registers it (imported on first use)
 BUILTIN: dict[str, str] = {
-    "bands_distribution": "tfbench.report.bands_distribution",   # Figure 2
-    "bands_by_epoch": "tfbench.report.bands_by_epoch",           # Figure 11
+    "twin_focus_gradients": "tfbench.report.loss_gradients",   # fig5
+    "dataset_stats": "tfbench.report.dataset_stats",            # table3
+    "dataset_features": "tfbench.report.dataset_features",      # table4
+    "bands_distribution": "tfbench.report.bands_distribution",  # fig2
+    "bands_by_epoch": "tfbench.report.bands_by_epoch",          # fig11
 }
 _REGISTERED: dict[str, Reporter] = {}
 
