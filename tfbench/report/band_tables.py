@@ -1,9 +1,8 @@
 """The printed tables of the band reporters (Figures 2 and 11): counts as markdown, LaTeX or CSV.
 
-Each reporter builds its tables as frames of already-formatted text cells (one frame per dataset,
-split, …, with a heading); markdown writes them as pipe tables, LaTeX as one standalone booktabs
-document (the preamble and escapes of :mod:`tfbench.report.render_latex`, so it compiles like
-the grid tables), CSV as one tidy frame with the numbers at full precision.
+Each reporter builds its tables as frames of already-formatted text cells (one per dataset,
+split, …, with a heading) and a tidy frame of the numbers for CSV; :mod:`tfbench.report.plain_tables`
+writes them with the conventions of the other reports.
 """
 
 from __future__ import annotations
@@ -13,10 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from tfbench.report.render_latex import PREAMBLE, latex_escape as escape
+from tfbench.report.plain_tables import FORMATS, TextTable, render_document, write_text
 from tfbench.train.record import BAND_NAMES
-
-SUFFIX = {"markdown": ".md", "latex": ".tex", "csv": ".csv"}
 
 
 def count_text(mean: float, std: float = math.nan) -> str:
@@ -35,58 +32,14 @@ def tidy_counts(bands: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
                          for r in bands.to_dict("records") for band in BAND_NAMES])
 
 
-def _markdown(title: str, tables: list[tuple[str, pd.DataFrame]], notes: list[str]) -> str:
-    cell = lambda v: str(v).replace("|", r"\|")
-    lines = [f"## {cell(title)}", ""]
-    for heading, frame in tables:
-        cols = list(frame.columns)
-        lines += [f"### {cell(heading)}", "", "| " + " | ".join(cell(c) for c in cols) + " |",
-                  "| " + " | ".join(":--" if i == 0 else "--:" for i in range(len(cols))) + " |"]
-        lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-        lines.append("")
-    lines += ["Notes:", ""] + [f"- {n}" for n in notes]
-    return "\n".join(lines) + "\n"
+def text_table(heading: str, lines: list[dict], text_columns: int) -> TextTable:
+    """A table of ``lines`` (one dict per line); all but its first ``text_columns`` columns are numbers."""
+    frame = pd.DataFrame(lines)
+    return TextTable(heading, frame, right_aligned=tuple(frame.columns[text_columns:]))
 
 
-def _tex(text) -> str:
-    # latex_escape leaves "|", which the default OT1 text font draws as a dash
-    return "".join("$|$" if ch == "|" else escape(ch) for ch in str(text))
-
-
-def _latex(title: str, tables: list[tuple[str, pd.DataFrame]], notes: list[str]) -> str:
-    out = PREAMBLE + [rf"\section*{{{_tex(title)}}}", ""]
-    for heading, frame in tables:
-        cols = list(frame.columns)
-        out += [rf"\subsection*{{{_tex(heading)}}}", r"\begin{center}",
-                rf"\begin{{tabular}}{{l{'r' * (len(cols) - 1)}}}", r"\toprule",
-                " & ".join(_tex(c) for c in cols) + r" \\", r"\midrule"]
-        out += [" & ".join(_tex(v) for v in row) + r" \\" for row in frame.itertuples(index=False)]
-        out += [r"\bottomrule", r"\end{tabular}", r"\end{center}", ""]
-    out += [r"\noindent Notes:", r"\begin{itemize}"] + [rf"\item {_tex(n)}" for n in notes]
-    out += [r"\end{itemize}", r"\end{document}"]
-    return "\n".join(out) + "\n"
-
-
-def _csv(tidy: pd.DataFrame) -> str:
-    def text(v) -> str:
-        if isinstance(v, float):
-            return "" if math.isnan(v) else repr(v)
-        return str(v)
-
-    return tidy.astype(object).map(text).to_csv(index=False, lineterminator="\n")
-
-
-def write_band_tables(fmt: str, title: str, tables: list[tuple[str, pd.DataFrame]], notes: list[str],
-                      tidy: pd.DataFrame, out_base: Path) -> tuple[str, Path]:
-    """Render in ``fmt`` and write ``out_base`` + its suffix (through a temporary file, so that a
-    reader never sees half a table). Returns (text, path)."""
-    if fmt not in SUFFIX:
-        raise ValueError(f"unknown report format {fmt!r}; choose one of {', '.join(SUFFIX)}")
-    text = {"markdown": lambda: _markdown(title, tables, notes), "latex": lambda: _latex(title, tables, notes),
-            "csv": lambda: _csv(tidy)}[fmt]()
-    path = out_base.with_name(out_base.name + SUFFIX[fmt])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return text, path
+def write_band_tables(fmt: str, title: str, tables: list[TextTable], notes: list[str], tidy: pd.DataFrame,
+                      out_base: Path) -> tuple[str, Path]:
+    """Render in ``fmt`` and write ``out_base`` + its suffix. Returns (text, path)."""
+    text = render_document(fmt, title, tables, notes, tidy)
+    return text, write_text(out_base.with_name(out_base.name + FORMATS[fmt]), text)

@@ -30,7 +30,8 @@ from tfbench.report.band_recordings import (
     BAND_COLOURS, BAND_LABELS, CLASS_NAMES, SPLIT_NAMES, check_records, dataset_title, mean_over_seeds,
     split_setting, study_recordings, thresholds_of,
 )
-from tfbench.report.band_tables import count_text, tidy_counts, write_band_tables
+from tfbench.report.band_tables import count_text, text_table, tidy_counts, write_band_tables
+from tfbench.report.plain_tables import TextTable
 from tfbench.report.special import Reporter, register
 from tfbench.train.record import BAND_NAMES
 
@@ -96,7 +97,7 @@ def _cells(means: pd.DataFrame, rows_axis: str, dataset: str, split: str, label:
     return means[sel].set_index("epoch").sort_index()
 
 
-def count_tables(study, means: pd.DataFrame, datasets: list[str], models: list[str]) -> list[tuple[str, pd.DataFrame]]:
+def count_tables(study, means: pd.DataFrame, datasets: list[str], models: list[str]) -> list[TextTable]:
     """Per dataset, split and class: one line per epoch, each model's three counts (and, with two
     models, the second's minus the first's)."""
     tables = []
@@ -118,7 +119,7 @@ def count_tables(study, means: pd.DataFrame, datasets: list[str], models: list[s
                             line[f"Δ {SHORT[band]}"] = signed_count(b - a)
                     lines.append(line)
                 heading = f"{dataset_title(study, dataset)}: {SPLIT_NAMES[split]}, {CLASS_NAMES[label]}s"
-                tables.append((heading, pd.DataFrame(lines)))
+                tables.append(text_table(heading, lines, text_columns=1))
     return tables
 
 

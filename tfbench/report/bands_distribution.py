@@ -29,7 +29,8 @@ from tfbench.report.band_recordings import (
     BAND_COLOURS, BAND_LABELS, CLASS_NAMES, SPLIT_NAMES, bin_bands, check_records, dataset_title, mean_over_seeds,
     split_setting, straddling_bins, study_recordings, thresholds_of,
 )
-from tfbench.report.band_tables import count_text, tidy_counts, write_band_tables
+from tfbench.report.band_tables import count_text, text_table, tidy_counts, write_band_tables
+from tfbench.report.plain_tables import TextTable
 from tfbench.report.special import Reporter, register
 from tfbench.train.record import BAND_NAMES
 
@@ -102,7 +103,7 @@ def render(study, store, *, fmt: str, out_dir: Path, datasets, quick: bool, seed
     return text, [table, *files], len(rec.runs)
 
 
-def count_tables(study, bands: pd.DataFrame, datasets: list[str]) -> list[tuple[str, pd.DataFrame]]:
+def count_tables(study, bands: pd.DataFrame, datasets: list[str]) -> list[TextTable]:
     """Per dataset: one line per epoch, split and class with its three band counts and their total."""
     tables = []
     for dataset in datasets:
@@ -115,7 +116,7 @@ def count_tables(study, bands: pd.DataFrame, datasets: list[str]) -> list[tuple[
                 line[BAND_LABELS[band]] = count_text(r[f"{band}_mean"], r[f"{band}_std"])
             line["total"] = count_text(sum(r[f"{band}_mean"] for band in BAND_NAMES))
             lines.append(line)
-        tables.append((dataset_title(study, dataset), pd.DataFrame(lines)))
+        tables.append(text_table(dataset_title(study, dataset), lines, text_columns=3))
     return tables
 
 
