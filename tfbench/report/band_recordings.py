@@ -12,6 +12,7 @@ count ``n`` so that a figure can say over how many runs a bar is a mean.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -127,3 +128,19 @@ def split_setting(raw, default: tuple[str, ...], key: str) -> tuple[str, ...]:
 def dataset_title(study, dataset: str) -> str:
     paper = study.paper_names.get(dataset, dataset)
     return dataset if paper == dataset else f"{dataset} ({paper})"
+
+
+def save_figure(fig, out_base: Path) -> list[Path]:
+    """Write ``out_base`` .png and .pdf and close the figure. The constrained layout is solved once,
+    for the PNG, and the PDF keeps those positions: solving it again costs as much as the drawing."""
+    import matplotlib.pyplot as plt
+
+    out_base.parent.mkdir(parents=True, exist_ok=True)
+    paths = [out_base.with_suffix(".png"), out_base.with_suffix(".pdf")]
+    try:
+        fig.savefig(paths[0], dpi=130)
+        fig.set_layout_engine("none")
+        fig.savefig(paths[1])
+    finally:
+        plt.close(fig)
+    return paths

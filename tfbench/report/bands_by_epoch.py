@@ -27,7 +27,7 @@ import pandas as pd
 
 from tfbench.errors import ConfigError
 from tfbench.report.band_recordings import (
-    BAND_COLOURS, BAND_LABELS, CLASS_NAMES, SPLIT_NAMES, check_records, dataset_title, mean_over_seeds,
+    BAND_COLOURS, BAND_LABELS, CLASS_NAMES, SPLIT_NAMES, check_records, dataset_title, mean_over_seeds, save_figure,
     split_setting, study_recordings, thresholds_of,
 )
 from tfbench.report.band_tables import count_text, text_table, tidy_counts, write_band_tables
@@ -204,14 +204,7 @@ def draw(study, means: pd.DataFrame, rec, models: list[str], settings: EpochBand
     handles += [Patch(facecolor="0.55", edgecolor="0.25", label=m, **styles[i]) for i, m in enumerate(models)]
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9, frameon=False)
     fig.suptitle(title, fontsize=11)
-    out_base.parent.mkdir(parents=True, exist_ok=True)
-    paths = [out_base.with_suffix(".png"), out_base.with_suffix(".pdf")]
-    try:
-        fig.savefig(paths[0], dpi=130)
-        fig.savefig(paths[1])
-    finally:
-        plt.close(fig)
-    return paths
+    return save_figure(fig, out_base)
 
 
 REPORTER = register(Reporter(

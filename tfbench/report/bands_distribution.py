@@ -27,7 +27,7 @@ import pandas as pd
 from tfbench.errors import ConfigError
 from tfbench.report.band_recordings import (
     BAND_COLOURS, BAND_LABELS, CLASS_NAMES, SPLIT_NAMES, bin_bands, check_records, dataset_title, mean_over_seeds,
-    split_setting, straddling_bins, study_recordings, thresholds_of,
+    save_figure, split_setting, straddling_bins, study_recordings, thresholds_of,
 )
 from tfbench.report.band_tables import count_text, text_table, tidy_counts, write_band_tables
 from tfbench.report.plain_tables import TextTable
@@ -172,14 +172,7 @@ def draw(study, hist: pd.DataFrame, bands: pd.DataFrame, rec, settings: Distribu
     handles = [Patch(color=BAND_COLOURS[b], label=BAND_LABELS[b]) for b in BAND_NAMES]
     fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=9, frameon=False)
     fig.suptitle(title, fontsize=11)
-    out_base.parent.mkdir(parents=True, exist_ok=True)
-    paths = [out_base.with_suffix(".png"), out_base.with_suffix(".pdf")]
-    try:
-        fig.savefig(paths[0], dpi=130)
-        fig.savefig(paths[1])
-    finally:
-        plt.close(fig)
-    return paths
+    return save_figure(fig, out_base)
 
 
 REPORTER = register(Reporter(
