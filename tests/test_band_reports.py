@@ -244,3 +244,13 @@ def test_a_band_study_that_cannot_draw_its_figure_is_refused_when_loaded(study, 
     path.write_text(text.replace(change[0], change[1]))
     with pytest.raises(ConfigError, match=message):
         load_study(str(path))
+
+
+@pytest.mark.parametrize("study", ["fig2", "fig11"])
+def test_a_band_report_of_runs_that_do_not_exist_says_so(lab, monkeypatch, study):
+    tmp, _ = lab
+    monkeypatch.setenv("TFBENCH_DB", f"sqlite:///{tmp / 'results.db'}")
+    for selection in (["--datasets", "ml-tag"], ["--seeds", "1999,"]):   # no runs on that dataset / seed
+        r = CliRunner().invoke(app, ["report", study, "--quick", "--out", str(tmp / "none"), *selection])
+        assert f"nothing recorded for study '{study}' yet (quick runs" in r.output, r.output
+    assert not (tmp / "none").exists()

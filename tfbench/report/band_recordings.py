@@ -51,6 +51,8 @@ def study_recordings(study, store: ResultStore, *, quick: bool, seeds: tuple[int
     present = list(dict.fromkeys(runs["dataset"]))
     order = datasets or [d for d in study.datasets if d in present] + [d for d in present if d not in study.datasets]
     runs = runs[runs["dataset"].isin(order)].copy()
+    if runs.empty:   # nothing to join (and empty frames of unknown dtypes do not merge)
+        return StudyRecordings(runs=runs, bands=pd.DataFrame(), histograms=pd.DataFrame(), datasets=[])
     # gather gives the content key; the recordings are stored by run id
     rows = [store.get_by_key(k) for k in runs["key"]]
     runs["run_id"] = [r.id for r in rows]

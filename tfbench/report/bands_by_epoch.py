@@ -65,6 +65,8 @@ def check(study) -> None:
 def epoch_frame(study, store, *, quick, seeds, datasets, settings: EpochBandSettings):
     """(recordings, band means over seeds per dataset, model, epoch, split and class)."""
     rec = study_recordings(study, store, quick=quick, seeds=seeds, datasets=datasets)
+    if rec.runs.empty:
+        return rec, pd.DataFrame()
     bands = rec.bands[rec.bands["split"].isin(settings.splits)]
     return rec, mean_over_seeds(bands, ["dataset", study.rows, "epoch", "split", "label"], list(BAND_NAMES))
 

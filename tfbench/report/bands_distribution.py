@@ -69,6 +69,8 @@ def check(study) -> None:
 def panel_frames(study, store, *, quick, seeds, datasets, settings: DistributionSettings):
     """(recordings, histogram means, band means): the numbers the figure and the table show."""
     rec = study_recordings(study, store, quick=quick, seeds=seeds, datasets=datasets, histograms=True)
+    if rec.runs.empty:
+        return rec, pd.DataFrame(), pd.DataFrame()
     keep = lambda f: f[f["split"].isin(settings.splits) & (f["epoch"].isin(settings.epochs) if settings.epochs else True)]
     hist = mean_over_seeds(keep(rec.histograms), ["dataset", "epoch", "split", "label", "bin", "bins"], ["count"])
     bands = mean_over_seeds(keep(rec.bands), ["dataset", "epoch", "split", "label"], list(BAND_NAMES))
