@@ -58,6 +58,7 @@ def study_recordings(study, store: ResultStore, *, quick: bool, seeds: tuple[int
     runs["run_id"] = [r.id for r in rows]
     # what each run recorded with, from its stored configuration (not from the study as it reads now)
     runs["thresholds"] = [tuple(r.config.get("band_thresholds", DEFAULT_THRESHOLDS)) for r in rows]
+    runs["eval_steps"] = [int(r.config.get("eval_steps", 0)) for r in rows]
     cell = runs[["run_id", "dataset", *study.axes, "seed"]]
     bands = store.bands(runs["run_id"]).merge(cell, on="run_id")
     hist = store.histograms(runs["run_id"]).merge(cell, on="run_id") if histograms else pd.DataFrame()
@@ -103,6 +104,16 @@ def thresholds_of(recordings: StudyRecordings, dataset: str) -> tuple[float, flo
         raise ConfigError(f"the runs on {dataset} recorded bands with different thresholds {sorted(found)}; "
                           f"a figure colours by one pair")
     return found.pop()
+
+
+def epoch_note(recordings: StudyRecordings) -> str:
+    """What an epoch is on each dataset: one pass over the train split, or ``eval_steps`` steps."""
+    parts = []
+    for dataset in recordings.datasets:
+        steps = sorted(set(recordings.runs.loc[recordings.runs["dataset"] == dataset, "eval_steps"]))
+        what = " or ".join("one pass over the train split" if s == 0 else f"{s} optimizer steps" for s in steps)
+        parts.append(f"{what} on {dataset}")
+    return "An epoch (one evaluation) is " + "; ".join(parts) + "."
 
 
 def check_records(study, splits: tuple[str, ...], what: str) -> None:

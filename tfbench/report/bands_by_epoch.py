@@ -27,8 +27,8 @@ import pandas as pd
 
 from tfbench.errors import ConfigError
 from tfbench.report.band_recordings import (
-    BAND_COLOURS, BAND_LABELS, CLASS_NAMES, SPLIT_NAMES, check_records, dataset_title, mean_over_seeds, save_figure,
-    split_setting, study_recordings, thresholds_of,
+    BAND_COLOURS, BAND_LABELS, CLASS_NAMES, SPLIT_NAMES, check_records, dataset_title, epoch_note, mean_over_seeds,
+    save_figure, split_setting, study_recordings, thresholds_of,
 )
 from tfbench.report.band_tables import count_text, text_table, tidy_counts, write_band_tables
 from tfbench.report.plain_tables import TextTable
@@ -87,6 +87,7 @@ def render(study, store, *, fmt: str, out_dir: Path, datasets, quick: bool, seed
         + ("of one seed" if n_seeds == [1] else f"means ± std over n = {'–'.join(map(str, n_seeds))} seeds") + ".",
         "Bands by the distance |y − p| between label and predicted probability: well < a ≤ poorly < b ≤ misclassified, "
         + "; ".join(f"(a, b) = {thresholds_of(rec, d)} on {d}" for d in rec.datasets) + ".",
+        epoch_note(rec),
         *claim_notes(study, means, models, rec.datasets),
     ]
     text, table = write_band_tables(fmt, title, count_tables(study, means, rec.datasets, models), notes,

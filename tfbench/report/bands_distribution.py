@@ -26,8 +26,8 @@ import pandas as pd
 
 from tfbench.errors import ConfigError
 from tfbench.report.band_recordings import (
-    BAND_COLOURS, BAND_LABELS, CLASS_NAMES, SPLIT_NAMES, bin_bands, check_records, dataset_title, mean_over_seeds,
-    save_figure, split_setting, straddling_bins, study_recordings, thresholds_of,
+    BAND_COLOURS, BAND_LABELS, CLASS_NAMES, SPLIT_NAMES, bin_bands, check_records, dataset_title, epoch_note,
+    mean_over_seeds, save_figure, split_setting, straddling_bins, study_recordings, thresholds_of,
 )
 from tfbench.report.band_tables import count_text, text_table, tidy_counts, write_band_tables
 from tfbench.report.plain_tables import TextTable
@@ -94,6 +94,7 @@ def render(study, store, *, fmt: str, out_dir: Path, datasets, quick: bool, seed
         + ("of one seed" if n_seeds == [1] else f"means over n = {'–'.join(str(n) for n in n_seeds)} seeds") + ".",
         "Bands by the distance |y − p| between label and predicted probability: well < a ≤ poorly < b ≤ misclassified, "
         + "; ".join(f"(a, b) = {thresholds[d]} on {d}" for d in rec.datasets) + ".",
+        epoch_note(rec),
         f"Histogram bars ({', '.join(map(str, bins))} bins over [0, 1]) take the band of their bin's centre; "
         + ", ".join(f"{straddling_bins(b, thresholds[d])} bins per class straddle a threshold on {d}"
                     for d in rec.datasets for b in bins) + ". The counts are per sample, not from the bins.",
@@ -109,7 +110,9 @@ def count_tables(study, bands: pd.DataFrame, datasets: list[str]) -> list[TextTa
     """Per dataset: one line per epoch, split and class with its three band counts and their total."""
     tables = []
     for dataset in datasets:
-        part = bands[bands["dataset"] == dataset].sort_values(["epoch", "split", "label"], ascending=[True, True, False])
+        part = bands[bands["dataset"] == dataset]
+        part = part.assign(split_order=part["split"].map(list(SPLIT_NAMES).index))
+        part = part.sort_values(["epoch", "split_order", "label"], ascending=[True, True, False])
         lines = []
         for row in part.itertuples(index=False):
             r = row._asdict()
