@@ -57,6 +57,8 @@ BUILTIN: dict[str, str] = {
     "twin_focus_gradients": "tfbench.report.loss_gradients",   # fig5
     "dataset_stats": "tfbench.report.dataset_stats",            # table3
     "dataset_features": "tfbench.report.dataset_features",      # table4
+    "bands_distribution": "tfbench.report.bands_distribution",  # fig2
+    "bands_by_epoch": "tfbench.report.bands_by_epoch",          # fig11
 }
 _REGISTERED: dict[str, Reporter] = {}
 
