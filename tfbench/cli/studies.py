@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tfbench.cli.common import DATA_DIR_HELP, DB_HELP, DEVICE_HELP, app, console, err_console, fmt, user_errors
+from tfbench.cli.failures import sigterm_interrupts
 from tfbench.errors import TfbenchError
 
 
@@ -31,14 +32,19 @@ def _resolve_plan(study_name, datasets, seeds, quick, data_dir, only=None):
 @app.command()
 @user_errors
 def studies():
-    """List the study definitions."""
+    """List the study definitions (a broken file is reported on its own line; the rest are listed)."""
     from tfbench.studies import list_studies, load_study
 
     t = Table(show_header=True)
     for col in ("study", "kind", "axes", "datasets", "seeds", "runs", "file"):
         t.add_column(col)
+    broken = []
     for path in list_studies():
-        s = load_study(str(path))
+        try:
+            s = load_study(str(path))
+        except TfbenchError as e:
+            broken.append(str(e))
+            continue
         kind = s.kind if s.report is None else f"{s.kind} ({s.report})"
         if not s.trains:
             t.add_row(s.name, kind, "—", ",".join(s.datasets) or "—", "—", "0", str(path))
@@ -49,6 +55,10 @@ def studies():
         t.add_row(s.name, kind, " x ".join(f"{a}({len(v)})" for a, v in s.grid.items()), ",".join(s.datasets),
                   str(len(s.seeds)), str(cells * len(s.seeds) * len(s.datasets)), str(path))
     console.print(t)
+    for message in broken:
+        err_console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
+    if broken:
+        raise typer.Exit(1)
 
 
 @app.command()
