@@ -129,8 +129,9 @@ def run(
             + (" *" if rec.improved else ""), highlight=False,
         )
 
-    progress = run_plan(plan, keys, store, jobs=jobs, device=device, data_dir=data_dir,
-                        on_update=on_update, on_epoch=on_epoch if jobs == 1 else None)
+    with sigterm_interrupts():  # SIGTERM stores the runs under way as interrupted, like Ctrl-C
+        progress = run_plan(plan, keys, store, jobs=jobs, device=device, data_dir=data_dir,
+                            on_update=on_update, on_epoch=on_epoch if jobs == 1 else None)
     c = progress.counts
     console.print(
         f"{spec.name}: {c[DONE]} trained, {c[SKIPPED]} already done, {c[FAILED]} failed, "
@@ -165,11 +166,14 @@ def report(
     spec = load_study(study)
     ds = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
     seed_list = parse_seeds(seeds, spec.seeds) if seeds else None
-    store = ResultStore(db)
-    if quick is None:  # never mix: take the full runs if there are any, else the quick ones
+    # A computed (analytic) study reads no runs: it needs no database. The others only read one:
+    # it must exist, and is neither created nor changed.
+    store = ResultStore(db, read_only=True) if spec.trains else None
+    if quick is None and spec.trains:  # never mix: take the full runs if there are any, else the quick ones
         from tfbench.report.study_report import gather
 
         quick = gather(spec, store, quick=False).empty and not gather(spec, store, quick=True).empty
+    quick = bool(quick)
     text, files, n = write_report(spec, store, fmt=fmt, out_dir=out, metric=metric, datasets=ds,
                                   quick=quick, paired=paired, seeds=seed_list)
     if not files:
