@@ -16,11 +16,15 @@ from tfbench.yamlfile import MAX_EXPANDED, read_yaml
 
 STUDIES = Path(__file__).resolve().parents[1] / "studies"
 
-# 9 levels of 9 aliases: 9**8 = 43 million "lol"s (about 170 MB of text once expanded) in 400 bytes.
-LAUGHS = "".join(
-    f"{name}: &{name} [{', '.join([f'*{prev}'] * 9) if prev else ', '.join(['lol'] * 9)}]\n"
-    for prev, name in zip([None, *"abcdefg"], "abcdefgh")
-)
+# 8 levels of 9 aliases inside one setting: its last item reaches 9**8 = 43 million "lol"s (about
+# 170 MB of text once expanded) from under 1 kB.
+def laughs(indent: str) -> str:
+    """A block sequence (at ``indent``) of the nested aliases, each level defined in an item."""
+    levels = [f"&a [{', '.join(['lol'] * 9)}]"]
+    levels += [f"&{name} [{', '.join([f'*{prev}'] * 9)}]" for prev, name in zip("abcdefg", "bcdefgh")]
+    return "".join(f"{indent}- {level}\n" for level in levels)
+
+
 REFUSED = f"its YAML aliases expand to more than {MAX_EXPANDED:,} characters"
 
 
@@ -35,12 +39,14 @@ def error_line(result, code=2) -> str:
     return lines[0]
 
 
-def laughs_at(key_line: str) -> str:
-    """The nested aliases, then a real setting that refers to the largest of them."""
-    return "_laughs:\n" + "".join("  " + line + "\n" for line in LAUGHS.splitlines()) + key_line + "\n"
+def laughs_at(key: str, rest: str = "") -> str:
+    """A document whose setting ``key`` (``a.b``: b inside a) holds the nested aliases."""
+    *outer, inner = key.split(".")
+    head = "".join("  " * i + f"{k}:\n" for i, k in enumerate(outer))
+    return rest + head + "  " * len(outer) + f"{inner}:\n" + laughs("  " * (len(outer) + 1))
 
 
-def _study(tmp_path, **fields) -> Path:
+def _study(tmp_path, **fields) -> dict:
     body = {"name": "bomb", "title": "t", "kind": "table", "datasets": ["synthetic"], "seeds": [2023],
             "base": {"model": "dnn"}, "grid": {"dropout": [0.0, 0.1]}, "layout": {"rows": "dropout"}}
     body.update(fields)
@@ -51,7 +57,7 @@ def test_the_laughs_really_are_a_bomb():
     """The reference: the document is under 1 kB, and mlp_s reaches 9**8 scalars through its aliases."""
     from functools import lru_cache
 
-    node = yaml.compose(laughs_at("mlp_s: *h"))
+    node = yaml.compose(laughs_at("mlp_s"))
     mlp_s = next(v for k, v in node.value if k.value == "mlp_s")
     by_id = {}
 
@@ -65,29 +71,29 @@ def test_the_laughs_really_are_a_bomb():
         return sum(scalars(id(child)) for child in n.value)
 
     by_id[id(mlp_s)] = mlp_s
-    assert scalars(id(mlp_s)) == 9 ** 8 and len(laughs_at("mlp_s: *h")) < 1000
+    assert scalars(id(mlp_s)) == sum(9 ** k for k in range(1, 9)) and len(laughs_at("mlp_s")) < 1000
 
 
 def test_a_config_file_with_nested_aliases_in_mlp_s_is_refused_at_once(isolated, tmp_path):
     f = tmp_path / "cfg.yaml"
-    f.write_text(laughs_at("mlp_s: *h"))
+    f.write_text(laughs_at("mlp_s"))
     assert error_line(invoke("train", "--config", f)) == f"error: config file {f}: {REFUSED}; refusing it " \
         "(write the values out, or use fewer nested aliases)"
 
 
 @pytest.mark.parametrize("field", ["grid", "title"])
 def test_a_study_file_with_nested_aliases_in_its_grid_or_title_is_refused_at_once(isolated, tmp_path, field):
-    body = yaml.safe_dump(_study(tmp_path, **{field: "PLACEHOLDER"}), sort_keys=False)
+    fields = _study(tmp_path)
+    fields.pop(field)
     f = tmp_path / "bomb.yaml"
-    value = "{dropout: *h}" if field == "grid" else "*h"
-    f.write_text(laughs_at("").rstrip("\n") + "\n" + body.replace("PLACEHOLDER", value).replace("'", ""))
+    f.write_text(laughs_at("grid.dropout" if field == "grid" else "title", yaml.safe_dump(fields, sort_keys=False)))
     line = error_line(invoke("run", f, "--dry-run"))
     assert line.startswith(f"error: study file {f}: {REFUSED}")
 
 
 def test_a_search_space_file_with_nested_aliases_is_refused_at_once(isolated, tmp_path):
     f = tmp_path / "space.yaml"
-    f.write_text(laughs_at("name: s\nmodels: [dnn]\nparams:\n  mlp_c: {choices: {big: *h}}"))
+    f.write_text(laughs_at("params.mlp_c.choices.big", "name: s\nmodels: [dnn]\n"))
     line = error_line(invoke("tune", "--model", "dnn", "--space", f, "--trials", "1"))
     assert line.startswith(f"error: search space file {f}: {REFUSED}")
 
@@ -115,7 +121,7 @@ def test_studies_lists_the_good_studies_and_one_line_per_broken_file(tmp_path, m
     shutil.copy(STUDIES / "table3.yaml", folder / "table3.yaml")
     shutil.copy(STUDIES / "fig7.yaml", folder / "fig7.yaml")
     (folder / "broken.yaml").write_text("name: broken\ngrid: [unclosed\n")
-    (folder / "laughs.yaml").write_text(laughs_at("title: *h"))
+    (folder / "laughs.yaml").write_text(laughs_at("title", "name: laughs\n"))
     monkeypatch.setenv("TFBENCH_STUDIES_DIR", str(folder))
     r = invoke("studies")
     assert r.exit_code == 1, r.output
