@@ -18,11 +18,12 @@ STUDIES = Path(__file__).resolve().parents[1] / "studies"
 
 # 8 levels of 9 aliases inside one setting: its last item reaches 9**8 = 43 million "lol"s (about
 # 170 MB of text once expanded) from under 1 kB.
-def laughs(indent: str) -> str:
-    """A block sequence (at ``indent``) of the nested aliases, each level defined in an item."""
+def laughs(indent: str, mapping: bool = False) -> str:
+    """A block sequence (at ``indent``) of the nested aliases, each level defined in an item (or,
+    ``mapping``, a block mapping level_a: ..., level_b: ...)."""
     levels = [f"&a [{', '.join(['lol'] * 9)}]"]
     levels += [f"&{name} [{', '.join([f'*{prev}'] * 9)}]" for prev, name in zip("abcdefg", "bcdefgh")]
-    return "".join(f"{indent}- {level}\n" for level in levels)
+    return "".join(f"{indent}{f'level_{level[1]}:' if mapping else '-'} {level}\n" for level in levels)
 
 
 REFUSED = f"its YAML aliases expand to more than {MAX_EXPANDED:,} characters"
@@ -39,11 +40,11 @@ def error_line(result, code=2) -> str:
     return lines[0]
 
 
-def laughs_at(key: str, rest: str = "") -> str:
+def laughs_at(key: str, rest: str = "", mapping: bool = False) -> str:
     """A document whose setting ``key`` (``a.b``: b inside a) holds the nested aliases."""
     *outer, inner = key.split(".")
     head = "".join("  " * i + f"{k}:\n" for i, k in enumerate(outer))
-    return rest + head + "  " * len(outer) + f"{inner}:\n" + laughs("  " * (len(outer) + 1))
+    return rest + head + "  " * len(outer) + f"{inner}:\n" + laughs("  " * (len(outer) + 1), mapping)
 
 
 def _study(tmp_path, **fields) -> dict:
@@ -76,7 +77,7 @@ def test_the_laughs_really_are_a_bomb():
 
 def test_a_config_file_with_nested_aliases_in_mlp_s_is_refused_at_once(isolated, tmp_path):
     f = tmp_path / "cfg.yaml"
-    f.write_text(laughs_at("mlp_s"))
+    f.write_text(laughs_at("mlp_s", mapping=True))
     assert error_line(invoke("train", "--config", f)) == f"error: config file {f}: {REFUSED}; refusing it " \
         "(write the values out, or use fewer nested aliases)"
 
