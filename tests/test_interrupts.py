@@ -16,7 +16,7 @@ from tfbench.cli.main import app
 from tfbench.db import ResultStore
 from tfbench.db.store import _pid_alive
 
-ARGS = ["--synthetic-rows", "8000", "--embedding-dim", "4", "--mlp-s", "32", "--mlp-c", "32,32",
+ARGS = ["--synthetic-rows", "20000", "--embedding-dim", "4", "--mlp-s", "32", "--mlp-c", "32,32",
         "--batch-size", "100", "--epochs", "3", "--patience", "3"]
 
 
@@ -88,7 +88,7 @@ def test_sigterm_of_a_study_with_two_jobs_stops_its_workers_and_stores_their_run
     study.write_text(yaml.safe_dump({
         "name": "two", "title": "two runs", "kind": "table", "datasets": ["synthetic"], "seeds": [2023],
         "base": {"model": "dnn", "synthetic_rows": 8000, "embedding_dim": 4, "mlp_c": [32, 32], "batch_size": 100,
-                 "epochs": 3, "patience": 3},
+                 "epochs": 100, "patience": 100},  # neither run can end before the SIGTERM
         "grid": {"dropout": [0.0, 0.1]}, "layout": {"rows": "dropout"},
     }))
     proc = _start(isolated, "run", study, "--jobs", "2")
