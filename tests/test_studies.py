@@ -312,6 +312,13 @@ def test_report_from_database_in_three_formats(isolated, tmp_path):
     path = write_study(tmp_path)
     out = tmp_path / "reports"
     r = CliRunner().invoke(app, ["report", str(path), "--out", str(out)])
+    db_file = Path(isolated.removeprefix("sqlite:///"))
+    assert r.exit_code == 2 and f"no results database at {db_file}" in r.output  # reports create no database
+    assert not db_file.exists()
+    from tfbench.studies import load_study
+
+    ResultStore(isolated).link_study(load_study(str(path)).name, [])  # an empty database: nothing run yet
+    r = CliRunner().invoke(app, ["report", str(path), "--out", str(out)])
     assert r.exit_code == 0 and "nothing has been run for study 'tiny'" in r.output
     assert CliRunner().invoke(app, ["run", str(path), "--quick"]).exit_code == 0
     r = CliRunner().invoke(app, ["report", str(path), "--full", "--out", str(out)])

@@ -425,8 +425,11 @@ def test_dashboard_refuses_a_port_in_use(isolated):
 
 
 def test_tune_best_of_unknown_study(isolated):
+    line = one_line_error(invoke("tune", "best", "nope"))   # no database: none is created
+    assert line.startswith("error: no results database at ") and isolated in line
+    ResultStore(isolated)                                   # a tfbench database without tuning studies
     line = one_line_error(invoke("tune", "best", "nope"))
-    assert "no tuning study named 'nope'" in line
+    assert line == f"error: no tuning study named 'nope': the results database {isolated} holds no tuning studies"
 
 
 def test_start_from_base_evaluates_the_base_settings_first_and_only_once(isolated, tmp_path):

@@ -107,13 +107,15 @@ def execute_run(
                 on_epoch(record)
 
         result = fit(model, dataset, objective, train_settings(cfg), dev, on_batch=on_batch, on_epoch=epoch_hook)
-    except KeyboardInterrupt:   # Ctrl-C, or SIGTERM turned into it by the CLI: resumable, not failed
+    except KeyboardInterrupt as e:   # Ctrl-C, or SIGTERM turned into it by the CLI: resumable, not failed
         store.interrupt(row.id)
+        e.run_keys = [key]  # for the CLI's one line
         raise
     except RunPruned as e:
         store.prune(row.id, str(e))
         raise
     except Exception as e:  # recorded, then re-raised for the caller to report
         store.fail(row.id, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}")
+        e.run_key = key  # for the CLI's one line
         raise
     return RunOutcome(store.finish(row.id, result), trained=True, dataset=dataset)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import functools
 import sys
 
+
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from tfbench.errors import TfbenchError
 
 # Plain (click) help: rich markup would eat every "[default …]" and "[env …]" in the help texts
 # and print flags as "<bool>".
@@ -29,18 +29,43 @@ DATA_DIR_HELP = "Root folder of the named datasets [env TFBENCH_DATA_DIR; defaul
 DEVICE_HELP = "auto, cpu, cuda, cuda:N"
 
 
+@app.callback()
+def _global_options(
+    debug: bool = typer.Option(False, "--debug", envvar="TFBENCH_DEBUG",
+                               help="Show the traceback of a failure instead of its one-line message"),
+):
+    """tfbench: benchmark and ablation harness for TF4CTR (Twin Focus Framework for CTR prediction)."""
+    from tfbench.cli import failures
+
+    failures.DEBUG = debug  # set on every invocation (in-process test runners invoke many)
+
+
 def user_errors(fn):
-    """Report TfbenchError as one line on stderr with exit code 2, never a traceback."""
+    """Report every known failure as one line on stderr (``tfbench/cli/failures.py``) with exit
+    code 1 or 2, and an interruption as one line with exit code 130 or 143; never a traceback
+    (unless --debug)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from tfbench.db import RunInProgress
+        from tfbench.cli import failures
 
         try:
             return fn(*args, **kwargs)
-        except (TfbenchError, RunInProgress) as e:
-            err_console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True, highlight=False)
-            raise typer.Exit(2)
+        except (typer.Exit, typer.Abort):
+            raise
+        except KeyboardInterrupt as e:
+            if failures.debugging():
+                raise
+            message, code = failures.interrupted_line(e)
+            err_console.print(escape(message), soft_wrap=True, highlight=False)
+            raise typer.Exit(code)
+        except Exception as e:
+            said = None if failures.debugging() else failures.one_line(e)
+            if said is None:
+                raise
+            message, code = said
+            err_console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
+            raise typer.Exit(code)
 
     return wrapper
 

@@ -31,7 +31,7 @@ def runs(
 
     if status is not None and status not in ("running", "done", "failed", "pruned", "interrupted"):
         raise TfbenchError(f"--status must be running, done, failed, pruned or interrupted, got '{status}'")
-    rows = ResultStore(db).list_runs(study=study, dataset=dataset, model=model, status=status, limit=limit)
+    rows = ResultStore(db, read_only=True).list_runs(study=study, dataset=dataset, model=model, status=status, limit=limit)
     if not rows:
         console.print("no runs match")
         return
@@ -60,7 +60,7 @@ def show(
     """Show one run: its settings, epoch history and final metrics."""
     from tfbench.db import ResultStore
 
-    row = ResultStore(db).find(run)
+    row = ResultStore(db, read_only=True).find(run)
     if row is None:
         raise TfbenchError(f"no run with id or unique key prefix '{run}'")
     print_run(row)

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tfbench.cli.common import DATA_DIR_HELP, DB_HELP, DEVICE_HELP, app, console, err_console, fmt, user_errors
+from tfbench.cli.failures import sigterm_interrupts
 from tfbench.errors import TfbenchError
 
 
@@ -31,14 +32,19 @@ def _resolve_plan(study_name, datasets, seeds, quick, data_dir, only=None):
 @app.command()
 @user_errors
 def studies():
-    """List the study definitions."""
+    """List the study definitions (a broken file is reported on its own line; the rest are listed)."""
     from tfbench.studies import list_studies, load_study
 
     t = Table(show_header=True)
     for col in ("study", "kind", "axes", "datasets", "seeds", "runs", "file"):
         t.add_column(col)
+    broken = []
     for path in list_studies():
-        s = load_study(str(path))
+        try:
+            s = load_study(str(path))
+        except TfbenchError as e:
+            broken.append(str(e))
+            continue
         kind = s.kind if s.report is None else f"{s.kind} ({s.report})"
         if not s.trains:
             t.add_row(s.name, kind, "—", ",".join(s.datasets) or "—", "—", "0", str(path))
@@ -49,6 +55,10 @@ def studies():
         t.add_row(s.name, kind, " x ".join(f"{a}({len(v)})" for a, v in s.grid.items()), ",".join(s.datasets),
                   str(len(s.seeds)), str(cells * len(s.seeds) * len(s.datasets)), str(path))
     console.print(t)
+    for message in broken:
+        err_console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
+    if broken:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -119,8 +129,9 @@ def run(
             + (" *" if rec.improved else ""), highlight=False,
         )
 
-    progress = run_plan(plan, keys, store, jobs=jobs, device=device, data_dir=data_dir,
-                        on_update=on_update, on_epoch=on_epoch if jobs == 1 else None)
+    with sigterm_interrupts():  # SIGTERM stores the runs under way as interrupted, like Ctrl-C
+        progress = run_plan(plan, keys, store, jobs=jobs, device=device, data_dir=data_dir,
+                            on_update=on_update, on_epoch=on_epoch if jobs == 1 else None)
     c = progress.counts
     console.print(
         f"{spec.name}: {c[DONE]} trained, {c[SKIPPED]} already done, {c[FAILED]} failed, "
@@ -155,11 +166,14 @@ def report(
     spec = load_study(study)
     ds = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
     seed_list = parse_seeds(seeds, spec.seeds) if seeds else None
-    store = ResultStore(db)
-    if quick is None:  # never mix: take the full runs if there are any, else the quick ones
+    # A computed (analytic) study reads no runs: it needs no database. The others only read one:
+    # it must exist, and is neither created nor changed.
+    store = ResultStore(db, read_only=True) if spec.trains else None
+    if quick is None and spec.trains:  # never mix: take the full runs if there are any, else the quick ones
         from tfbench.report.study_report import gather
 
         quick = gather(spec, store, quick=False).empty and not gather(spec, store, quick=True).empty
+    quick = bool(quick)
     text, files, n = write_report(spec, store, fmt=fmt, out_dir=out, metric=metric, datasets=ds,
                                   quick=quick, paired=paired, seeds=seed_list)
     if not files:

@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 
 from tfbench.cli.common import DATA_DIR_HELP, DB_HELP, DEVICE_HELP, app, console, err_console, user_errors
+from tfbench.cli.failures import sigterm_interrupts
 from tfbench.cli.options import option_parameters, parse_set
 from tfbench.cli.runs import print_run, print_summary
 from tfbench.errors import TfbenchError
@@ -55,10 +56,11 @@ def train(**options):
     t_start = time.perf_counter()
     progress = EpochProgress(cfg.epochs)
     try:
-        outcome = execute_run(
-            cfg, store, study=study, force=force, device=device, data_dir=data_dir,
-            on_start=progress.start, on_batch=progress.batch, on_epoch=progress.epoch,
-        )
+        with sigterm_interrupts():  # SIGTERM stores the run as interrupted, like Ctrl-C
+            outcome = execute_run(
+                cfg, store, study=study, force=force, device=device, data_dir=data_dir,
+                on_start=progress.start, on_batch=progress.batch, on_epoch=progress.epoch,
+            )
     finally:
         progress.close()
     row = outcome.row

@@ -117,7 +117,7 @@ def tune_best(
         from tfbench.db import ResultStore
 
         # gAUC only where the dataset has a group field, as seen in the best trial's run
-        row = ResultStore(db).get_by_key(best.run_key) if best.run_key else None
+        row = ResultStore(db, read_only=True).get_by_key(best.run_key) if best.run_key else None
         gauc = row is None or row.valid_gauc is not None
         export_study(best, export, metrics=("AUC", "gAUC") if gauc else ("AUC",))
         err_console.print(f"wrote {export}; train it with: tfbench run {export}", highlight=False)

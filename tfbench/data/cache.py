@@ -24,15 +24,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 # The format and folder-layout names are re-exported here, where they were first defined.
+from tfbench.atomic import atomic_file, remove_stale_temps
 from tfbench.data.cache_folder import (
     DirBuilder,
     NpyWriter,
@@ -96,31 +95,12 @@ def _to_payload(ds: EncodedDataset) -> tuple[str, dict[str, np.ndarray]]:
 
 
 def save(path: Path, ds: EncodedDataset) -> None:
-    """Write ``ds`` to ``path`` atomically (temp file in the same dir, fsync, os.replace)."""
+    """Write ``ds`` to ``path`` atomically (``tfbench/atomic.py``: temp file in the same dir, fsync, os.replace)."""
     meta, arrays = _to_payload(ds)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, meta=np.array(meta), checksum=np.array(_checksum(meta, arrays)), **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; cache entries are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:  # make the rename durable; not possible on every platform
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
+    # The older writers' temporary names (<stem>.<random>.tmp, from mkstemp) go by age.
+    remove_stale_temps(path, pattern=f"{path.stem}.*.tmp")
+    with atomic_file(path, "wb", durable=True) as fh:
+        np.savez(fh, meta=np.array(meta), checksum=np.array(_checksum(meta, arrays)), **arrays)
 
 
 def load(path: Path) -> EncodedDataset:

@@ -117,3 +117,25 @@ def upgrade(engine: sa.engine.Engine) -> bool:
             )
         command.upgrade(alembic_config(conn), "head")
     return True
+
+
+def readable_state(engine: sa.engine.Engine, shown_url: str) -> str:
+    """For a reader, which creates nothing: "head" (ready), or "behind" (a tfbench database at an
+    older revision, or one from before Alembic, that :func:`upgrade` brings up to date). A
+    database without tfbench's tables, or from a newer tfbench, is a one-line ConfigError."""
+    from tfbench.errors import ConfigError
+
+    with engine.connect() as conn:
+        current = current_revision(conn)
+        if current == HEAD:
+            return "head"
+        if current is None:
+            if not sa.inspect(conn).has_table(f"{TABLE_PREFIX}runs"):
+                raise ConfigError(f"{shown_url} is not a tfbench results database (it has no tfbench tables); check --db")
+            return "behind"
+    if not _known(current):
+        raise ConfigError(
+            f"the results database {shown_url} is at schema revision {current}, which this tfbench does not know"
+            f" (its newest is {HEAD}): it was written by a newer tfbench; upgrade tfbench to read it"
+        )
+    return "behind"

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload, sessionmaker
 
 from tfbench import __version__
-from tfbench.db import migrate
+from tfbench.db import connect, migrate
 from tfbench.db.recordings import add_epoch_recordings, add_timings, delete_recordings, read_recordings
 from tfbench.db.schema import BandRow, EpochRow, GradStepRow, HistogramRow, RunRow, StudyRunRow, TimingRow
 
@@ -102,30 +102,37 @@ class RunIdentity:
 
 
 class ResultStore:
-    def __init__(self, url: str | None = None):
+    """The runs of one results database. ``read_only=True`` (the commands that only read) opens
+    an existing database without creating or changing anything (``tfbench/db/connect.py``)."""
+
+    def __init__(self, url: str | None = None, *, read_only: bool = False):
         self.url = url or default_db_url()
-        is_sqlite = self.url.startswith("sqlite")
-        if is_sqlite:
-            path = sa.engine.make_url(self.url).database
-            if path and path != ":memory:":
-                Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-        self.engine = sa.create_engine(self.url, future=True)
-        if is_sqlite:
+        self.read_only = read_only
+        self.engine = connect.create_engine(self.url, read_only=read_only)
+        if self.engine.dialect.name == "sqlite":
             @event.listens_for(self.engine, "connect")
             def _on_connect(dbapi_conn, _record):
                 dbapi_conn.isolation_level = None  # let us issue BEGIN ourselves
                 cur = dbapi_conn.cursor()
                 cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA synchronous=NORMAL")
+                if not read_only:  # these write to the file
+                    cur.execute("PRAGMA journal_mode=WAL")
+                    cur.execute("PRAGMA synchronous=NORMAL")
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
 
             @event.listens_for(self.engine, "begin")
             def _on_begin(conn):
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                # a reader takes no write lock (and could not, on a read-only file)
+                conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
-        migrate.upgrade(self.engine)  # creates, adopts or upgrades the schema (tfbench/db/migrate.py)
+        if read_only:
+            if migrate.readable_state(self.engine, connect.shown(self.url)) == "behind":
+                # an existing tfbench database from an older tfbench: bring it up to date (this
+                # writes; on a read-only file it is the one-line "is read-only" error)
+                ResultStore(self.url).engine.dispose()
+        else:
+            migrate.upgrade(self.engine)  # creates, adopts or upgrades the schema (tfbench/db/migrate.py)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
 
     # ------------------------------------------------------------------ queries
@@ -329,6 +336,21 @@ class ResultStore:
                 .where(RunRow.id == run_id, RunRow.status == "running")
                 .values(status="interrupted", error="interrupted (Ctrl-C or SIGTERM); resumable", finished_at=_now())
             )
+
+    def interrupt_abandoned(self, keys: Iterable[str], pids: Iterable[int]) -> list[str]:
+        """After stopping worker processes ``pids`` of this host: their runs among ``keys`` that
+        are still ``running`` become ``interrupted``. Returns the keys of those runs (with those the
+        workers marked themselves)."""
+        keys, pids = list(keys), list(pids)
+        if not keys or not pids:
+            return []
+        held = (RunRow.key.in_(keys), RunRow.host == socket.gethostname(), RunRow.pid.in_(pids))
+        with self.Session.begin() as s:
+            s.execute(
+                sa.update(RunRow).where(*held, RunRow.status == "running")
+                .values(status="interrupted", error="interrupted (Ctrl-C or SIGTERM); resumable", finished_at=_now())
+            )
+            return sorted(s.scalars(select(RunRow.key).where(*held, RunRow.status == "interrupted")))
 
     def fail(self, run_id: int, error: str) -> None:
         with self.Session.begin() as s:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tfbench import atomic
 from tfbench.report.render_latex import PREAMBLE, latex_escape
 
 FORMATS = {"markdown": ".md", "latex": ".tex", "csv": ".csv"}
@@ -86,11 +87,7 @@ def render_csv_frame(frame: pd.DataFrame) -> str:
 
 def write_text(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary file, so a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
+    return atomic.write_text(path, text)
 
 
 def render_document(fmt: str, title: str, tables: list[TextTable], notes: list[str], csv: pd.DataFrame) -> str:

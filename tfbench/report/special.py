@@ -35,7 +35,8 @@ ReportOutput = tuple[str, list[Path], int]  # (text to print, files written, run
 class RenderReport(Protocol):
     def __call__(self, study: Study, store: ResultStore, *, fmt: str, out_dir: Path,
                  datasets: list[str] | None, quick: bool, seeds: tuple[int, ...] | None) -> ReportOutput:
-        """``fmt``: markdown, latex or csv; ``datasets``/``seeds``: the user's selection (None: the
+        """``store``: None for a study that does not train (kind analytic), which reads no runs;
+        ``fmt``: markdown, latex or csv; ``datasets``/``seeds``: the user's selection (None: the
         study's own, or whatever the database holds); ``quick``: report quick smoke runs."""
         ...
 

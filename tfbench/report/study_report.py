@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tfbench.atomic import write_text
 from tfbench.config import run_key
 from tfbench.db import ResultStore
 from tfbench.errors import ConfigError
@@ -142,9 +143,7 @@ def write_report(
     stem = study.name + ("_quick" if quick else "")
     suffix = {"markdown": ".md", "latex": ".tex", "csv": ".csv"}[fmt]
     table_path = out_dir / (stem + suffix)
-    tmp = table_path.with_suffix(table_path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(table_path)
+    write_text(table_path, text)
     files = [table_path]
     if study.kind == "figure":
         from tfbench.report.figures import render_sweep

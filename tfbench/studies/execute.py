@@ -77,11 +77,16 @@ def _run_one(config: dict, study: str, db_url: str, device: str, data_dir: str |
     return (DONE if outcome.trained else SKIPPED), f"test AUC {r.test_auc:.4f}" if r.test_auc is not None else ""
 
 
-def _stop_workers(pool: ProcessPoolExecutor) -> None:
-    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+def _stop_workers(pool: ProcessPoolExecutor) -> list[int]:
+    """Kill the pool's workers now and wait for them (none is left behind); returns their pids."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in procs:
         if proc.is_alive():
             proc.kill()
+    for proc in procs:
+        proc.join(timeout=10)
     pool.shutdown(wait=False, cancel_futures=True)
+    return [p.pid for p in procs if p.pid is not None]
 
 
 def run_plan(
@@ -98,12 +103,13 @@ def run_plan(
     """Run every planned run whose key is not yet done. Failures are recorded and counted, not raised."""
     progress = StudyProgress(total=len(plan))
     done = store.done_keys(keys)
-    todo = []
+    todo, todo_keys = [], []
     for item, key in zip(plan, keys):
         if key in done:
             progress.counts[SKIPPED] += 1
         else:
             todo.append(item)
+            todo_keys.append(key)
     if on_update:
         on_update(progress, None, "", "")
 
@@ -133,19 +139,19 @@ def run_plan(
     threads = None if device.startswith("cuda") else max(1, (os.cpu_count() or 1) // jobs)
     ctx = mp.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=end_with_parent, initargs=(os.getpid(),))
+    pending: dict = {}
     try:
-        pending = {}
-        queue = list(todo)
+        queue = list(zip(todo, todo_keys))
         while queue or pending:
             while queue and len(pending) < jobs:
-                item = queue.pop(0)
+                item, key = queue.pop(0)
                 fut = pool.submit(_run_one, item.config.to_dict(), item.study, store.url, device, data_dir, threads)
-                pending[fut] = item
+                pending[fut] = (item, key)
                 if on_update:
                     on_update(progress, item, "running", "")
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
-                item = pending.pop(fut)
+                item, _key = pending.pop(fut)
                 try:
                     kind, msg = fut.result()
                 except Exception as e:  # a worker died (e.g. out of memory)
@@ -153,11 +159,14 @@ def run_plan(
                 progress.counts[kind] += 1
                 if on_update:
                     on_update(progress, item, kind, msg)
-    except BaseException:
-        # Interrupted (Ctrl-C, an error here): stop the workers now rather than wait for their
-        # runs to end; their runs stay claimed by dead processes, which the next `tfbench run`
-        # takes over, as after a SIGKILL.
-        _stop_workers(pool)
+    except BaseException as e:
+        # Interrupted (Ctrl-C, SIGTERM, an error here): stop the workers now rather than wait for
+        # their runs to end. On an interruption their runs are stored as interrupted (resumable);
+        # otherwise they stay claimed by dead processes, which the next `tfbench run` takes over,
+        # as after a SIGKILL.
+        pids = _stop_workers(pool)
+        if isinstance(e, KeyboardInterrupt):
+            e.run_keys = store.interrupt_abandoned([key for _item, key in pending.values()], pids)
         raise
     pool.shutdown(wait=True)
     return progress

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
+from tfbench.atomic import write_text
 from tfbench.config import RunConfig
 from tfbench.errors import ConfigError
 
@@ -31,7 +31,19 @@ def best_trial(name: str, db_url: str | None = None) -> BestTrial:
     from tfbench.db.store import default_db_url
     from tfbench.tune.storage import optuna_storage
 
-    storage = optuna_storage(db_url or default_db_url(), heartbeat_s=None)
+    import sqlalchemy as sa
+
+    from tfbench.db.connect import shown
+    from tfbench.db.store import ResultStore
+
+    url = db_url or default_db_url()
+    store = ResultStore(url, read_only=True)  # a missing database is an error, never created
+    with store.engine.connect() as conn:
+        tuned = sa.inspect(conn).has_table("studies")
+    store.engine.dispose()
+    if not tuned:
+        raise ConfigError(f"no tuning study named '{name}': the results database {shown(url)} holds no tuning studies")
+    storage = optuna_storage(url, heartbeat_s=None, read_only=True)
     try:
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
@@ -85,7 +97,5 @@ def export_study(best: BestTrial, path, seeds=(2023, 2024, 2025, 2026, 2027), me
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(study, sort_keys=False, default_flow_style=None, width=120)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text(path, text)
     return text

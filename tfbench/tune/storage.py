@@ -21,6 +21,7 @@ import time
 
 import sqlalchemy as sa
 
+from tfbench.db.connect import read_only_url
 from tfbench.db.store import BUSY_TIMEOUT_MS, default_db_url
 
 DEFAULT_HEARTBEAT_S = 60
@@ -44,11 +45,13 @@ def _harden_sqlite(engine: sa.engine.Engine) -> None:
     engine.dispose()  # connections opened while Optuna created its tables predate the listeners
 
 
-def optuna_storage(url: str | None = None, heartbeat_s: int | None = DEFAULT_HEARTBEAT_S, harden: bool = True):
+def optuna_storage(url: str | None = None, heartbeat_s: int | None = DEFAULT_HEARTBEAT_S, harden: bool = True,
+                   read_only: bool = False):
     """An Optuna RDBStorage on ``url`` (tfbench's database by default), with heartbeats and retries.
 
     ``harden`` (SQLite only): every transaction takes the write lock up front; what concurrent
-    writers need, and what a reader (the dashboard) should not do."""
+    writers need, and what a reader (the dashboard) should not do. ``read_only``: the database
+    must exist with Optuna's tables, and is opened without writing (SQLite: ``mode=ro``)."""
     import warnings
 
     import optuna
@@ -70,7 +73,10 @@ def optuna_storage(url: str | None = None, heartbeat_s: int | None = DEFAULT_HEA
     last: Exception | None = None
     for attempt in range(5):
         try:
-            storage = RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+            if read_only:
+                storage = RDBStorage(read_only_url(url), engine_kwargs=engine_kwargs, skip_table_creation=True, **kwargs)
+            else:
+                storage = RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
             break
         except sa.exc.OperationalError as e:
             # Two processes creating Optuna's tables in a fresh SQLite file at the same moment:
@@ -79,7 +85,7 @@ def optuna_storage(url: str | None = None, heartbeat_s: int | None = DEFAULT_HEA
             time.sleep(0.5 * (attempt + 1))
     else:
         raise last  # type: ignore[misc]
-    if is_sqlite and harden:
+    if is_sqlite and harden and not read_only:
         _harden_sqlite(storage.engine)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return storage
