@@ -59,7 +59,8 @@ def train(**options):
         with sigterm_interrupts():  # SIGTERM stores the run as interrupted, like Ctrl-C
             outcome = execute_run(
                 cfg, store, study=study, force=force, device=device, data_dir=data_dir,
-                on_start=progress.start, on_batch=progress.batch, on_epoch=progress.epoch,
+                on_start=progress.start, on_epoch=progress.epoch,
+                on_batch=progress.batch if progress.live else None,   # reading a batch's loss is a host sync
             )
     finally:
         progress.close()

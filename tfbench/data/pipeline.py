@@ -125,11 +125,13 @@ def _streaming(source: Source, stream, use_cache: bool) -> bool:
     return stream
 
 
-def resolve(spec: str, data_dir: str | Path | None, options: Options, *, use_cache: bool, stream: bool | None) -> SourceSpec:
-    """Step 1: name or path → the source, its fingerprint and its preparation."""
+def resolve(spec: str, data_dir: str | Path | None, options: Options, *, use_cache: bool, stream: bool | None,
+            cache_dir: str | Path | None = None) -> SourceSpec:
+    """Step 1: name or path → the source, its fingerprint and its preparation. With the cache on,
+    the source files' hashes are memoised in the cache folder (re-hashed when a file changes)."""
     source = resolve_source(spec, data_dir, options)
     try:
-        descriptor = source.descriptor()
+        descriptor = source.descriptor(resolve_cache_dir(cache_dir) if use_cache else None)
     except OSError as exc:
         raise DataError(f"cannot read dataset file {exc.filename}: {exc.strerror}") from None
     info = {
@@ -327,7 +329,7 @@ def load_dataset(
     t_start = time.perf_counter()
     options = parse_options(min_count=min_count, split_seed=split_seed, synthetic_rows=synthetic_rows,
                             synthetic_seed=synthetic_seed, numeric=numeric, group_field=group_field)
-    src = resolve(spec, data_dir, options, use_cache=use_cache, stream=stream)   # 1
+    src = resolve(spec, data_dir, options, use_cache=use_cache, stream=stream, cache_dir=cache_dir)   # 1
     entry = lookup(src, cache_dir, use_cache)                                    # 2
     if entry.dataset is not None:
         ds = entry.dataset

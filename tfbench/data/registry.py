@@ -13,8 +13,8 @@ from pathlib import Path
 
 from tfbench.data import csv_source, libfm_source, named, synthetic
 from tfbench.data import stream as stream_mod
-from tfbench.data.cache import file_sha256
 from tfbench.data.encode import RawData, split_sizes
+from tfbench.data.file_hash import source_sha256
 from tfbench.errors import DataError
 
 DATA_DIR_ENV = "TFBENCH_DATA_DIR"
@@ -120,11 +120,12 @@ class Source:
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.files)
 
-    def descriptor(self) -> dict:
-        """Everything that determines the encoded arrays (hashed into the cache key)."""
+    def descriptor(self, hash_memo: Path | None = None) -> dict:
+        """Everything that determines the encoded arrays (hashed into the cache key). ``hash_memo``:
+        the cache folder whose memo of the files' hashes may be used (``tfbench.data.file_hash``)."""
         return {
             "kind": self.kind,
-            "files": [[p.name, file_sha256(p)] for p in self.files],
+            "files": [[p.name, source_sha256(p, hash_memo)] for p in self.files],
             "options": self.key_options,
         }
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import math
+import sys
 from typing import Sequence
 
 import torch
@@ -98,6 +100,24 @@ class FieldEmbedding(nn.Module):
         return total
 
 
+def bit_keep_mask(shape: torch.Size, p: float) -> torch.Tensor:
+    """A boolean keep-mask, each element kept with probability 1 - p̂, p̂ = round(p·2¹⁵)/2¹⁵,
+    independently, from a quarter as many draws as ``torch.rand`` makes (the CPU generator's
+    cost, not the comparison, is what a dropout mask costs).
+
+    ``random_()`` on int64 gives 63 uniform bits (``random64() mod 2⁶³``); viewed as four int16,
+    the three low ones are uniform on [-2¹⁵, 2¹⁵) and the top one on [0, 2¹⁵). Disjoint bits of a
+    uniform number are independent, so each int16 is its own draw, and a per-position threshold
+    gives every one the same drop probability p̂ (bf16 training only: an fp32 run keeps its mask)."""
+    n = math.prod(shape)
+    drops = round(p * 32768)
+    low = 2 * drops - 32768         # the three full int16 of each draw; the top one (sign bit 0):
+    threshold = torch.tensor([low] * 3 + [drops] if sys.byteorder == "little" else [drops] + [low] * 3,
+                             dtype=torch.int16)
+    bits = torch.empty((n + 3) // 4, dtype=torch.int64).random_().view(torch.int16).view(-1, 4)
+    return (bits >= threshold).view(-1)[:n].view(shape)
+
+
 class Dropout(nn.Module):
     """Inverted dropout, the same distribution as ``nn.Dropout``.
 
@@ -114,6 +134,8 @@ class Dropout(nn.Module):
             return x
         if x.is_cuda:
             return nn.functional.dropout(x, self.p, True)
+        if x.dtype == torch.bfloat16:   # under bf16 autocast: a bf16 mask, so the activations stay bf16
+            return x * bit_keep_mask(x.shape, self.p).to(x.dtype).mul_(1.0 / (1.0 - self.p))
         return x * ((torch.rand_like(x) >= self.p) * (1.0 / (1.0 - self.p)))
 
     def extra_repr(self) -> str:

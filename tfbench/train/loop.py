@@ -50,6 +50,7 @@ from tfbench.train.placement import (  # the placement names are re-exported her
     split_bytes,
     to_device,
 )
+from tfbench.train.step import make_optimizer, net_squared_norm, train_step
 from tfbench.train.record import BandCounts, GradRecorder, GradStep, Timing, count_bands, time_inference
 from tfbench.train.settings import TrainSettings
 
@@ -175,11 +176,7 @@ def evaluate(model: nn.Module, data: DeviceSplit | HostSplit, batch_size: int = 
     return score(data, predict_logits(model, data, batch_size))
 
 
-def _net_squared_norm(model: nn.Module) -> torch.Tensor:
-    # Every trainable parameter outside the embedding tables, biases and norm scales included, as
-    # FuxiCTR's ``regularization_loss`` does (it penalises each non-embedding parameter by name).
-    emb_params = {id(p) for m in embedding_modules(model) for p in m.parameters()}
-    return sum(p.pow(2).sum() for p in model.parameters() if id(p) not in emb_params and p.requires_grad)
+_net_squared_norm = net_squared_norm   # its first name, kept for importers
 
 
 def fit(
@@ -213,7 +210,7 @@ def _fit(model, train, valid, test, objective, settings, device, on_batch, on_ep
     if n == 0:
         raise TrainingError("the train split is empty")
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+    optimizer = make_optimizer(model, settings.learning_rate, device)
     embeddings = embedding_modules(model)
     generator = torch.Generator(device="cpu").manual_seed(settings.seed)
     # An "epoch" below is one round between two evaluations: a pass over the train split, or
@@ -228,6 +225,8 @@ def _fit(model, train, valid, test, objective, settings, device, on_batch, on_ep
             if isinstance(train, HostSplit):
                 yield from _host_batches(train, perm.numpy(), settings.batch_size, settings.host_block_rows, pool)
             else:
+                if device.type == "cuda":   # one permutation per pass, copied while the last batch trains
+                    perm = perm.pin_memory().to(device, non_blocking=True)
                 yield from _resident_batches(train, perm.to(device), settings.batch_size, batches_per_pass)
 
     check_monitor_defined(valid, settings.monitor)
@@ -251,19 +250,9 @@ def _fit(model, train, valid, test, objective, settings, device, on_batch, on_ep
         loss_sum = torch.zeros((), device=device)
         for b in range(n_batches):
             x_cat, x_num, y = next(stream)
-            out = model(x_cat, x_num)
             watched = grads is not None and grads.active
-            if watched:
-                grads.watch(out, epoch)
-            loss = objective(out, y)
-            if settings.embedding_regularizer > 0:
-                loss = loss + settings.embedding_regularizer / 2 * sum(e.squared_norm() for e in embeddings)
-            if settings.net_regularizer > 0:
-                loss = loss + settings.net_regularizer / 2 * _net_squared_norm(model)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), settings.clip_norm)
-            optimizer.step()
+            loss = train_step(model, optimizer, objective, embeddings, settings, device, x_cat, x_num, y,
+                              (lambda out: grads.watch(out, epoch)) if watched else None)
             if watched:
                 grads.after_step(loss)
             loss_sum += loss.detach()

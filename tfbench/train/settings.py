@@ -44,6 +44,11 @@ class TrainSettings(Settings):
     monitor: Literal["AUC", "gAUC", "AUC+gAUC", "logloss"] = setting("AUC", "Validation monitor")
     lr_decay: float = setting(0.1, "Learning-rate factor after a non-improving evaluation", gt=0.0, le=1.0)
     min_lr: float = setting(1e-6, "Floor of the learning rate", ge=0.0)
+    # bf16: the forward pass under torch.autocast(bfloat16); weights, Adam state, the loss and
+    # every metric stay fp32 (tfbench.train.precision). In the key only when not fp32.
+    precision: Literal["fp32", "bf16"] = setting("fp32", "Training arithmetic: fp32, or bf16 autocast of the forward "
+                                                 "pass (fp32 weights, optimizer state, loss and metrics)",
+                                                 key_omit_default=True)
     seed: int = setting(2023, "Training seed (initial weights, permutations, dropout)")
     # a shrunken smoke run (`tfbench run --quick`): part of the key, never mixed with full runs in reports
     quick: bool = setting(False, "A shrunken smoke run (recorded as quick)")
