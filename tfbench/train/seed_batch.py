@@ -75,8 +75,10 @@ def settings_reason(settings: list[TrainSettings]) -> str | None:
 
 def probe_reason(models: list[nn.Module], objective: Objective, settings: TrainSettings,
                  train: DeviceSplit, device: torch.device) -> str | None:
-    """Try one stacked training step on copies of the members (a few rows); the reason it fails,
-    or None. Catches models that vmap cannot map (data-dependent control flow, host syncs)."""
+    """Try one stacked training step on copies of the members (a few rows), and compare the
+    stacked evaluation-mode predictions of fresh copies with each member's own; the reason this
+    fails, or None. Catches models that vmap cannot map (data-dependent control flow, host syncs)
+    or maps wrongly."""
     rows = min(len(train), 64)
     try:
         probe = StackedMembers(models, objective, learning_rate=settings.learning_rate,
@@ -86,6 +88,17 @@ def probe_reason(models: list[nn.Module], objective: Objective, settings: TrainS
         idx = torch.arange(rows, device=device)
         probe.step(*(t[idx].unsqueeze(0).expand(k, *t[idx].shape) for t in (train.x_cat, train.x_num, train.y)))
         probe.predict(train.x_cat[idx], train.x_num[idx])
+        fresh = StackedMembers(models, objective, learning_rate=settings.learning_rate, embedding_regularizer=0.0,
+                               net_regularizer=0.0, clip_norm=settings.clip_norm)
+        stacked = fresh.predict(train.x_cat[idx], train.x_num[idx])
+        with torch.no_grad():
+            for i, model in enumerate(models):   # the stacked model must compute each member's function
+                was_training = model.training
+                model.eval()
+                own = model(train.x_cat[idx], train.x_num[idx]).logit
+                model.train(was_training)
+                if not torch.allclose(stacked[i], own, rtol=1e-4, atol=1e-5):
+                    return "the stacked model's predictions differ from the member's own"
     except Exception as e:  # any failure means: train these one by one
         return f"the model cannot be trained stacked ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
     return None
