@@ -71,6 +71,8 @@ def run(
     only: Optional[list[str]] = typer.Option(None, "--only", help="Run only the cells with these labels, AXIS=LABEL[,LABEL] (repeatable), e.g. --only model=DCNv2,EDCN"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and stop"),
     jobs: int = typer.Option(1, "--jobs", min=1, help="Runs to train in parallel processes"),
+    seed_batch: int = typer.Option(1, "--seed-batch", min=1, help="Train up to this many seeds of a cell at once as "
+                                   "one stacked model (each stored as its own run); 1: one run at a time"),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N"),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
     data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
@@ -131,7 +133,8 @@ def run(
 
     with sigterm_interrupts():  # SIGTERM stores the runs under way as interrupted, like Ctrl-C
         progress = run_plan(plan, keys, store, jobs=jobs, device=device, data_dir=data_dir,
-                            on_update=on_update, on_epoch=on_epoch if jobs == 1 else None)
+                            on_update=on_update, on_epoch=on_epoch if jobs == 1 else None, seed_batch=seed_batch,
+                            on_note=lambda note: err_console.print(f"    {note}", highlight=False, soft_wrap=True))
     c = progress.counts
     console.print(
         f"{spec.name}: {c[DONE]} trained, {c[SKIPPED]} already done, {c[FAILED]} failed, "

@@ -300,6 +300,8 @@ class ResultStore:
                 "test": {k: _finite(v) for k, v in result.test.items()},
                 "stopped_early": result.stopped_early,
             }
+            if getattr(result, "seed_batch", None):   # trained stacked with other seeds (tfbench.seed_batch_runs)
+                row.metrics["seed_batch"] = result.seed_batch
             row.train_seconds = result.train_seconds
             row.inference_seconds = _finite(result.inference_seconds)
             row.samples_per_second = _finite(result.samples_per_second)

@@ -99,8 +99,14 @@ def run_plan(
     data_dir: str | None = None,
     on_update: Callable[[StudyProgress, PlannedRun | None, str, str], None] | None = None,
     on_epoch: Callable[[PlannedRun, object], None] | None = None,
+    seed_batch: int = 1,
+    on_note: Callable[[str], None] | None = None,
 ) -> StudyProgress:
-    """Run every planned run whose key is not yet done. Failures are recorded and counted, not raised."""
+    """Run every planned run whose key is not yet done. Failures are recorded and counted, not raised.
+
+    ``seed_batch`` > 1 trains the runs of each cell that differ only in the seed that many at a
+    time as one stacked model (tfbench.studies.execute_batches); ``on_note`` hears why a cell
+    was trained one seed at a time instead."""
     progress = StudyProgress(total=len(plan))
     done = store.done_keys(keys)
     todo, todo_keys = [], []
@@ -113,6 +119,12 @@ def run_plan(
     if on_update:
         on_update(progress, None, "", "")
 
+    if seed_batch > 1:
+        from tfbench.studies.execute_batches import run_batches
+        from tfbench.studies.plan import seed_batches
+
+        return run_batches(seed_batches(todo, seed_batch), store, progress, jobs=jobs, device=device,
+                           data_dir=data_dir, on_update=on_update, on_epoch=on_epoch, on_note=on_note)
     if jobs <= 1:
         for item in todo:
             if on_update:

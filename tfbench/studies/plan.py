@@ -115,3 +115,16 @@ def select_cells(study: Study, plan: list[PlannedRun], only: list[str] | None) -
                                   f"{label!r} (labels: {', '.join(study.grid[axis])})")
             wanted.setdefault(axis, set()).add(by_lower[label.lower()])
     return [p for p in plan if all(p.cell_dict[a] in labels for a, labels in wanted.items())]
+
+
+def seed_batches(plan: list[PlannedRun], size: int) -> list[list[PlannedRun]]:
+    """The runs in groups of at most ``size`` whose configurations differ only in the seed (one
+    study, dataset and cell), in plan order: what ``tfbench run --seed-batch`` trains together."""
+    from tfbench.seed_batch_runs import seed_batch_key
+
+    if size < 1:
+        raise ConfigError(f"--seed-batch must be at least 1, got {size}")
+    cells: dict[tuple, list[PlannedRun]] = {}
+    for item in plan:
+        cells.setdefault((item.study, seed_batch_key(item.config)), []).append(item)
+    return [runs[i: i + size] for runs in cells.values() for i in range(0, len(runs), size)]
