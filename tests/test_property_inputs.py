@@ -116,10 +116,9 @@ def mutated(draw, original):
 
 
 def documents(original):
-    # Random text, not random bytes: a YAML file that is not UTF-8 (or is a directory) escapes main's
-    # read_yaml as UnicodeDecodeError; the fix is the Safe-YAML work of the `badinput` branch
-    # (tfbench/yamlfile.py), not repeated here. With it merged, add st.binary(max_size=200) here.
-    return st.one_of(st.text(max_size=80).map(lambda t: t.encode("utf-8")),
+    # random bytes (a binary file, found escaping as UnicodeDecodeError before the Safe-YAML work of
+    # #17 made read_yaml refuse it), random text, the real document mutated, random YAML values
+    return st.one_of(st.binary(max_size=120), st.text(max_size=80).map(lambda t: t.encode("utf-8")),
                      mutated(original).map(yaml_bytes), VALUES.map(yaml_bytes))
 
 
