@@ -126,3 +126,53 @@ def test_evaluate_logits_reports_gauc_only_with_groups():
     z = torch.tensor([-1.0, 1.0, 0.5, 2.0])
     assert set(evaluate_logits(y, z, None)) == {"AUC", "logloss"}
     assert set(evaluate_logits(y, z, torch.tensor([1, 1, 2, 2]))) == {"AUC", "logloss", "gAUC"}
+
+
+# --------------------------------------------------------------------------- inputs a metric cannot score (#17)
+
+def _scored_inputs():
+    rng = np.random.default_rng(0)
+    y = torch.tensor(rng.integers(0, 2, 200))
+    s = torch.tensor(rng.normal(size=200))
+    return y, s, torch.tensor(rng.integers(0, 10, 200))
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_metrics_refuse_non_finite_predictions(bad):
+    from tfbench.errors import TfbenchError
+    from tfbench.metrics import MetricInputError
+
+    y, s, g = _scored_inputs()
+    s[[3, 17]] = bad
+    for name, call in (("AUC", lambda: auc(y, s)), ("logloss", lambda: logloss(y, s)),
+                       ("gAUC", lambda: gauc(y, s, g)), ("AUC", lambda: evaluate_logits(y, s, g))):
+        with pytest.raises(MetricInputError, match=rf"^{name}: 2 of 200 predictions are NaN or infinite") as e:
+            call()
+        assert isinstance(e.value, TfbenchError) and isinstance(e.value, ValueError) and "\n" not in str(e.value)
+    # what main did: all-NaN predictions (a diverged model) scored like a coin flip, not an error
+    with pytest.raises(MetricInputError):
+        auc(y, torch.full((200,), math.nan))
+
+
+@pytest.mark.parametrize("label", [2, -1, 0.5, math.nan])
+def test_metrics_refuse_labels_outside_0_1(label):
+    from tfbench.metrics import MetricInputError
+
+    y, s, g = _scored_inputs()
+    y = y.to(torch.float64)
+    y[5] = label
+    for name, call in (("AUC", lambda: auc(y, s)), ("logloss", lambda: logloss(y, s)), ("gAUC", lambda: gauc(y, s, g))):
+        with pytest.raises(MetricInputError, match=rf"^{name}: 1 of 200 labels are not 0 or 1"):
+            call()
+
+
+def test_metrics_refuse_mismatched_lengths_and_still_score_good_inputs():
+    from tfbench.metrics import MetricInputError
+
+    y, s, g = _scored_inputs()
+    with pytest.raises(MetricInputError, match="AUC: 200 labels and 199 scores"):
+        auc(y, s[:-1])
+    with pytest.raises(MetricInputError, match="gAUC: 200 labels and 200 scores and 10 groups"):
+        gauc(y, s, g[:10])
+    assert auc(y, s) == pytest.approx(roc_auc_score(y.numpy(), s.numpy()), abs=1e-12)
+    assert math.isnan(gauc(y[:0], s[:0], g[:0]))        # no rows: no group with both classes (main: IndexError)

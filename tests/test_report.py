@@ -182,23 +182,29 @@ def test_markdown_cells_marks_missing_and_paper(results):
     fr, ml, kk = grid["frappe-nfm"], grid["ml_1m"], grid["kkbox"]
     assert fr["ssem ↓ dfm →"] == ["WSF · AUC", "WSF · logloss", "Sum · AUC", "Sum · logloss"]
     # columns: WSF·AUC, WSF·logloss, Sum·AUC, Sum·logloss
+    # marks only among complete cells: GM has 2 seeds where SER and Share have 3, so it is not marked
     assert fr["SER"][0] == "**98.70** ± 0.04 (n=3)<br>paper 98.72 (Δ -0.02)"
-    assert fr["GM"][0] == "<u>98.62</u> ± 0.03 (n=2)<br>paper 98.57 (Δ +0.05)"
-    assert fr["Share"][0] == "98.50 ± 0.02 (n=3)<br>paper 98.52 (Δ -0.02)"
+    assert fr["GM"][0] == "98.62 ± 0.03 (n=2)<br>paper 98.57 (Δ +0.05)"
+    assert fr["Share"][0] == "<u>98.50</u> ± 0.02 (n=3)<br>paper 98.52 (Δ -0.02)"
     # logloss: lower is better, no paper value
     assert fr["SER"][1] == "**14.00** ± 0.20 (n=3)"
-    assert fr["GM"][1] == "<u>15.10</u> ± 0.14 (n=2)"
+    assert fr["GM"][1] == "15.10 ± 0.14 (n=2)"
+    assert fr["Share"][1].startswith("<u>16.00</u> ± ")
     # missing cell: "—" (never 0), the paper value still shown, never marked
     assert fr["GM"][2] == f"{MISSING}<br>paper 98.57"
     assert fr["GM"][3] == MISSING
-    # single seed: explicit "± —"; with only two filled cells the other one is second
-    assert fr["Share"][2] == "<u>98.51</u> ± — (n=1)<br>paper 98.51 (Δ +0.00)"
-    assert fr["SER"][2] == "**98.69** ± 0.01 (n=2)<br>paper 98.72 (Δ -0.03)"
-    assert fr["Share"][3] == "**13.30** ± — (n=1)"
-    # dataset without a paper entry: no paper text; marks are per dataset
-    assert ml["SER"][0] == "**81.93** ± 0.04 (n=2)"
-    assert ml["GM"][0] == "<u>81.63</u> ± 0.03 (n=3)"
-    assert ml["GM"][1] == "**38.50** ± 0.50 (n=3)"
+    # single seed: explicit "± —"; SER (2 seeds) is the column's only complete cell: no marks at all
+    assert fr["Share"][2] == "98.51 ± — (n=1)<br>paper 98.51 (Δ +0.00)"
+    assert fr["SER"][2] == "98.69 ± 0.01 (n=2)<br>paper 98.72 (Δ -0.03)"
+    assert fr["Share"][3] == "13.30 ± — (n=1)"
+    # dataset without a paper entry: no paper text; in every ml_1m column one cell has more seeds
+    # than the others, so none is marked (the best mean, SER's, has 2 seeds against GM's 3)
+    assert ml["SER"][0] == "81.93 ± 0.04 (n=2)"
+    assert ml["GM"][0] == "81.63 ± 0.03 (n=3)"
+    assert ml["GM"][1] == "38.50 ± 0.50 (n=3)"
+    assert ("- Marks compare complete cells only: 12 cells with fewer seeds than the best-covered cell of their "
+            "column (in the average block: fewer datasets) are not marked; 6 columns with a single complete cell "
+            "have no marks.") in md
     assert "paper" not in " ".join(sum(ml.values(), []))
     # dataset without runs still has its block, every cell missing
     assert all(c == MISSING for row in ("SER", "GM", "Share") for c in kk[row])
@@ -212,8 +218,8 @@ def test_values_outside_the_declared_order_are_appended_not_dropped(results):
                                                "AUC": 0.83, "logloss": 0.5}])])
     grid = _md_grid(render_table(extra, LAYOUT, datasets=["ml_1m"]))
     assert list(grid["ml_1m"])[1:] == ["SER", "GM", "Share", "MoE"]
-    assert grid["ml_1m"]["MoE"][0] == "**83.00** ± — (n=1)"
-    assert grid["ml_1m"]["SER"][0].startswith("<u>81.93</u>")
+    assert grid["ml_1m"]["MoE"][0] == "83.00 ± — (n=1)"          # one seed: not marked though highest
+    assert grid["ml_1m"]["SER"][0].startswith("81.93 ± ")
 
 
 def test_single_axis_table_uses_dash_paper_key():
@@ -258,7 +264,9 @@ def test_latex_marks_escapes_and_structure(results):
     ser, gm = rows[0], rows[2]
     assert ser.startswith("SER & ") and gm.startswith("GM & ")
     assert ser.split(" & ")[1] == r"\textbf{98.70}\,$\pm$\,0.04\,{\scriptsize $n$=3}"
-    assert gm.split(" & ")[1] == r"\underline{98.62}\,$\pm$\,0.03\,{\scriptsize $n$=2}"
+    assert gm.split(" & ")[1] == r"98.62\,$\pm$\,0.03\,{\scriptsize $n$=2}"     # 2 of 3 seeds: no mark
+    assert rows[4].split(" & ")[1] == r"\underline{98.50}\,$\pm$\,0.02\,{\scriptsize $n$=3}"
+    assert r"\item[--] Marks compare complete cells only: 12 cells" in tex
     assert gm.split(" & ")[3] == "---"            # missing cell
     assert rows[1].split(" & ")[1] == r"{\scriptsize 98.72 ($-0.02$)}"
     # every table row has as many cells as the column spec

@@ -244,7 +244,8 @@ def test_pvalue_in_markdown_latex_and_csv(results):
     md = render_table(results, lay, datasets=DATASETS, paper=PAPER, paper_names=NAMES)
     grid = md_grid(md)
     assert grid["frappe"]["p vs best other (TF)"][0] == f"p = {ref.pvalue:.3g} vs Focal (n=3/3)"
-    assert grid["ml-tag"]["p vs best other (TF)"] == [f"p = {MISSING} vs Focal (n=2/1)", MISSING]
+    assert grid["ml-tag"]["p vs best other (TF)"] == ["n = 1, no test vs Focal (n=2/1)", MISSING]
+    assert "nan" not in md
     assert f"p vs best other (TF): {WELCH} between the per-seed values of TF" in md
 
     tex = render_table(results, lay, datasets=DATASETS, paper=PAPER, paper_names=NAMES, fmt="latex")

@@ -235,7 +235,9 @@ def test_latex_digest_sees_numbers_and_marks():
     rows = [r for r in d["tables"][0]["rows"] if isinstance(r, list)]
     assert rows[0][0] == ["SER"] and rows[0][1][:4] == ["98.57", "0.05", "n", "3"]
     share = next(r for r in rows if r[0] == ["Share"])
-    assert share[1][0] == "98.77@best" and rows[0][3][0] == "98.50@second"
+    gm = next(r for r in rows if r[0] == ["GM"])
+    assert share[1][0] == "98.77@best" and gm[1][0] == "98.67@second"
+    assert rows[0][3][0] == "98.50"          # SER is the Sum column's only complete cell: unmarked
     # a changed mark or number changes the digest
     assert latex_digest(tex.replace(r"\textbf{", r"\underline{", 1)) != d
     n = re.search(r"\d+\.\d\d", tex.split(r"\midrule", 1)[1]).group(0)

@@ -68,8 +68,24 @@ def train(**options):
     if not outcome.trained:
         console.print(f"An identical run is already done (run {row.id}, key {row.key}); showing it. Use --force to retrain.")
         print_run(row)
-        return
-    print_summary(row, time.perf_counter() - t_start)
+    else:
+        print_summary(row, time.perf_counter() - t_start)
+    console.print(where_results_went(store.url, outcome.dataset.info), highlight=False, soft_wrap=True)
+
+
+def where_results_went(db_url: str, data_info: dict) -> str:
+    """The run's database (password masked; a SQLite file as its absolute path) and the dataset
+    cache it used: the defaults are files in the working directory, which a new user would not guess."""
+    import sqlalchemy as sa
+
+    url = sa.engine.make_url(db_url)
+    db = url.render_as_string(hide_password=True)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        db += f" (file {Path(url.database).expanduser().absolute()})"
+    entry, state = data_info.get("cache_path"), data_info.get("cache", "off")
+    cache = (f"{Path(entry).parent} ({state}: {Path(entry).name})" if entry and state != "off"
+             else "none (the cache is off)")
+    return f"stored in {db}; dataset cache {cache}"
 
 
 _fixed = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=o, annotation=t) for n, t, o in FIXED_OPTIONS]

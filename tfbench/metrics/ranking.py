@@ -13,6 +13,28 @@ import math
 import torch
 import torch.nn.functional as F
 
+from tfbench.errors import TfbenchError
+
+
+class MetricInputError(TfbenchError, ValueError):
+    """Scores or labels a metric cannot score: a NaN or infinite prediction ranks arbitrarily
+    (sorting puts NaN last, so a diverged model scored AUC ≈ 0.5), and a label outside {0, 1}
+    has no class. Refused instead of turned into a plausible number."""
+
+
+def _check_inputs(metric: str, y: torch.Tensor, s: torch.Tensor, group: torch.Tensor | None = None) -> None:
+    """Raise :class:`MetricInputError` for inputs the metric would score wrongly (one host sync)."""
+    if y.numel() != s.numel() or (group is not None and group.numel() != y.numel()):
+        sizes = f"{y.numel()} labels and {s.numel()} scores" + ("" if group is None else f" and {group.numel()} groups")
+        raise MetricInputError(f"{metric}: {sizes}; they must have one value per row")
+    counts = torch.stack([(~torch.isfinite(s)).sum(), ((y != 0) & (y != 1)).sum()]).tolist()
+    if counts[0]:
+        raise MetricInputError(f"{metric}: {counts[0]} of {s.numel()} predictions are NaN or infinite; "
+                               f"a diverged model has no {metric}")
+    if counts[1]:
+        bad = y[(y != 0) & (y != 1)][:3].tolist()
+        raise MetricInputError(f"{metric}: {counts[1]} of {y.numel()} labels are not 0 or 1 (e.g. {bad})")
+
 
 def _tie_averaged_ranks(keys_sorted_change: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     """1-based average ranks of rows already sorted; ``keys_sorted_change[i]`` is True where a new
@@ -27,9 +49,11 @@ def _tie_averaged_ranks(keys_sorted_change: torch.Tensor, positions: torch.Tenso
 
 
 def auc(y_true: torch.Tensor, y_score: torch.Tensor) -> float:
-    """Area under the ROC curve; NaN when only one class is present."""
+    """Area under the ROC curve; NaN when only one class is present. Non-finite scores or labels
+    outside {0, 1} raise :class:`MetricInputError`."""
     y = y_true.reshape(-1).to(torch.float64)
     s = y_score.reshape(-1)
+    _check_inputs("AUC", y, s)
     n = y.numel()
     n_pos = float(y.sum().item())
     n_neg = n - n_pos
@@ -47,10 +71,13 @@ def auc(y_true: torch.Tensor, y_score: torch.Tensor) -> float:
 def gauc(y_true: torch.Tensor, y_score: torch.Tensor, group: torch.Tensor) -> float:
     """Group AUC: per-group AUC weighted by group size, single-class groups left out.
 
-    NaN when no group has both classes.
+    NaN when no group has both classes. Bad inputs raise :class:`MetricInputError` as in :func:`auc`.
     """
     y = y_true.reshape(-1).to(torch.float64)
     s = y_score.reshape(-1)
+    _check_inputs("gAUC", y, s, group)
+    if y.numel() == 0:                     # no rows: no group has both classes
+        return math.nan
     _, g = torch.unique(group.reshape(-1), return_inverse=True)
     n = y.numel()
     # Sort by (group, score): stable sort by score, then stable sort by group.
@@ -82,9 +109,12 @@ LOGLOSS_EPS = 1e-7
 
 
 def logloss(y_true: torch.Tensor, logits: torch.Tensor) -> float:
-    """Mean binary cross-entropy of sigmoid(logits) in float64, probabilities clipped to [1e-7, 1 − 1e-7]."""
-    p = torch.sigmoid(logits.reshape(-1).to(torch.float64)).clamp(LOGLOSS_EPS, 1.0 - LOGLOSS_EPS)
+    """Mean binary cross-entropy of sigmoid(logits) in float64, probabilities clipped to [1e-7, 1 − 1e-7].
+    Non-finite logits (an infinite logit would be clipped into a finite loss) or labels outside {0, 1}
+    raise :class:`MetricInputError`."""
     y = y_true.reshape(-1).to(torch.float64)
+    _check_inputs("logloss", y, logits.reshape(-1))
+    p = torch.sigmoid(logits.reshape(-1).to(torch.float64)).clamp(LOGLOSS_EPS, 1.0 - LOGLOSS_EPS)
     return float(-(y * p.log() + (1.0 - y) * (1.0 - p).log()).mean().item())
 
 

@@ -31,6 +31,7 @@ from tfbench.report.band_recordings import (
     save_figure, split_setting, study_recordings, thresholds_of,
 )
 from tfbench.report.band_tables import count_text, text_table, tidy_counts, write_band_tables
+from tfbench.report.figure_text import fit_suptitle
 from tfbench.report.plain_tables import TextTable
 from tfbench.report.special import Reporter, register
 from tfbench.train.record import BAND_NAMES
@@ -206,7 +207,7 @@ def draw(study, means: pd.DataFrame, rec, models: list[str], settings: EpochBand
     handles = [Patch(color=BAND_COLOURS[b], label=BAND_LABELS[b]) for b in BAND_NAMES]
     handles += [Patch(facecolor="0.55", edgecolor="0.25", label=m, **styles[i]) for i, m in enumerate(models)]
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9, frameon=False)
-    fig.suptitle(title, fontsize=11)
+    fit_suptitle(fig, title, fontsize=11)
     return save_figure(fig, out_base)
 
 

@@ -30,6 +30,7 @@ from tfbench.report.band_recordings import (
     mean_over_seeds, save_figure, split_setting, straddling_bins, study_recordings, thresholds_of,
 )
 from tfbench.report.band_tables import count_text, text_table, tidy_counts, write_band_tables
+from tfbench.report.figure_text import fit_suptitle
 from tfbench.report.plain_tables import TextTable
 from tfbench.report.special import Reporter, register
 from tfbench.train.record import BAND_NAMES
@@ -176,7 +177,7 @@ def draw(study, hist: pd.DataFrame, bands: pd.DataFrame, rec, settings: Distribu
                 ax.set_xlabel("predicted probability p", fontsize=8)
     handles = [Patch(color=BAND_COLOURS[b], label=BAND_LABELS[b]) for b in BAND_NAMES]
     fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=9, frameon=False)
-    fig.suptitle(title, fontsize=11)
+    fit_suptitle(fig, title, fontsize=11)
     return save_figure(fig, out_base)
 
 

@@ -97,14 +97,26 @@ class Table:
 
 # --------------------------------------------------------------------------- best / second
 
-def _dense_marks(values: pd.Series, by: list[pd.Series] | None = None) -> np.ndarray:
-    """"best" for the highest value of each group, "second" for the next distinct one (dense rank)."""
+def _dense_marks(values: pd.Series, by: list[pd.Series] | None = None,
+                 counts: pd.Series | None = None) -> np.ndarray:
+    """"best" for the highest value of each group, "second" for the next distinct one (dense rank).
+
+    With ``counts`` (values per cell, e.g. seeds) only the group's complete cells compete: those
+    with the group's largest count, and only when at least two of them hold a value. A cell with
+    fewer seeds than the others of its column is not comparable with them (its mean is noisier and
+    may miss the seeds that went badly), and a lone cell is "best" of nothing."""
+    if counts is not None:
+        counts = counts.where(values.notna(), 0)
+        most = counts.groupby(by, sort=False).transform("max") if by else pd.Series(counts.max(), index=counts.index)
+        complete = (counts == most) & (counts > 0)
+        rivals = complete.groupby(by, sort=False).transform("sum") if by else pd.Series(complete.sum(), index=complete.index)
+        values = values.where(complete & (rivals >= 2))
     rank = (values.groupby(by, sort=False) if by else values).rank(method="dense", ascending=False)
     return np.select([rank == 1, rank == 2], ["best", "second"], "").astype(object)
 
 
 def rank_marks(values: Mapping[Hashable, float], higher_is_better: bool = True, *,
-               decimals: int | None = None) -> dict[Hashable, str | None]:
+               decimals: int | None = None, counts: Mapping[Hashable, int] | None = None) -> dict[Hashable, str | None]:
     """Best / second-best placement within one column.
 
     ``values`` maps a row key to its mean (NaN or None = missing cell). Returns, for every key,
@@ -112,13 +124,15 @@ def rank_marks(values: Mapping[Hashable, float], higher_is_better: bool = True, 
     mark (every row equal to the best value is "best"); "second" goes to the rows holding the
     next distinct value (dense ranking), so it exists only when at least two filled cells hold at
     least two distinct values. With ``decimals`` the values are compared after rounding to that many
-    decimals (so two cells that print the same number get the same mark).
+    decimals (so two cells that print the same number get the same mark). With ``counts`` (key →
+    number of seeds) only complete cells compete, as in the tables (:func:`_dense_marks`).
     """
     keys = list(values)
     series = pd.Series([math.nan if isnan(v) else float(v) for v in values.values()], dtype=float)
     if decimals is not None:
         series = series.map(lambda v: round(float(v), decimals))
-    marks = _dense_marks(series if higher_is_better else -series)
+    n = None if counts is None else pd.Series([int(counts.get(k, 0)) for k in keys], dtype=int)
+    marks = _dense_marks(series if higher_is_better else -series, counts=n)
     return {k: (m or None) for k, m in zip(keys, marks)}
 
 
@@ -128,9 +142,10 @@ def _direction(metric: pd.Series, layout: TableLayout) -> pd.Series:
 
 
 def _marks(grid: pd.DataFrame, layout: TableLayout, by: list[str]) -> np.ndarray:
-    """Marks per column of a block, on the means rounded as printed (Python's round, like f"{x:.2f}")."""
+    """Marks per column of a block, on the means rounded as printed (Python's round, like f"{x:.2f}"),
+    among the column's complete cells only (most seeds; in the average block, most datasets)."""
     shown = grid["mean"].map(lambda v: round(float(v), layout.decimals))
-    return _dense_marks(shown * _direction(grid["metric"], layout), [grid[k] for k in by])
+    return _dense_marks(shown * _direction(grid["metric"], layout), [grid[k] for k in by], grid["n"])
 
 
 # --------------------------------------------------------------------------- the grid

@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from tfbench.report.figure_text import fit_suptitle  # noqa: E402
 from tfbench.report.stats import summarize  # noqa: E402
 
 SCALE = 100.0
@@ -65,7 +66,7 @@ def render_sweep(results: pd.DataFrame, *, axis: str, axis_label: str, metric: s
                 categories.append(v)
 
     fig, axes = plt.subplots(1, max(1, len(datasets)), figsize=(4.4 * max(1, len(datasets)), 3.8),
-                             squeeze=False)
+                             squeeze=False, layout="constrained")
     for ax, ds in zip(axes[0], datasets):
         part = summary[summary["dataset"] == ds]
         label = ds if names.get(ds, ds) == ds else f"{ds} ({names[ds]})"
@@ -102,8 +103,7 @@ def render_sweep(results: pd.DataFrame, *, axis: str, axis_label: str, metric: s
         ax.set_xlabel(axis_label)
         ax.set_ylabel(f"{metric} (×{SCALE:g})")
         ax.grid(True, alpha=0.3)
-    fig.suptitle(title)
-    fig.tight_layout()
+    fit_suptitle(fig, title)       # wrapped to the figure's width; the constrained layout makes room for it
     out_base.parent.mkdir(parents=True, exist_ok=True)
     paths = [out_base.with_suffix(".png"), out_base.with_suffix(".pdf")]
     try:

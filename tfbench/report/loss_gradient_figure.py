@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
+from tfbench.report.figure_text import fit_suptitle  # noqa: E402
 from tfbench.report.loss_gradients import BANDS, Curves, GradientSettings, band_spans  # noqa: E402
 
 REGION_COLOURS = dict(zip(BANDS, ("#d62728", "#1f77b4", "#2ca02c")))   # Figure 2: red, blue, green
@@ -86,7 +87,7 @@ def draw_gradient_figure(curves: Curves, settings: GradientSettings, *, title: s
         _shade(ax, settings)
     fig.legend(handles=_legend_handles(curves, settings), loc="outside lower center", ncol=len(settings.gamma) + 1,
                fontsize=9, frameon=False)
-    fig.suptitle(title + "\nexact per-sample gradients by autograd of tfbench's loss (y = 1; y = 0 is the same); "
+    fit_suptitle(fig, title + "\nexact per-sample gradients by autograd of tfbench's loss (y = 1; y = 0 is the same); "
                  "Eqs. 14–15 keep only the $(c+\\sigma)^\\gamma(1-\\sigma)$ term", fontsize=11)
     out_base = Path(out_base)
     out_base.parent.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ import pandas as pd
 from tfbench.report.cells import Cell, Table
 from tfbench.report.layout import AVG_DATASET, TableLayout, isnan, label
 from tfbench.report.text import (
-    block_heading, datasets_phrase, delta_parts, extra_notes, has_paper, metrics_phrase, n_phrase, num, p_text,
+    block_heading, datasets_phrase, delta_parts, extra_notes, has_paper, marks_note, metrics_phrase, n_phrase, num, p_text,
     scale_phrase, shown_diff,
 )
 
@@ -180,6 +180,8 @@ def render_latex(table: Table, notes: list[str]) -> str:
         r"(by mean at the displayed precision; ties share the mark; "
         + latex_escape(metrics_phrase(layout)) + ").",
     ]
+    if marks_note(table):
+        default.append(latex_escape(marks_note(table)))
     if has_paper(table):
         default.append(r"Small print under each row: the value printed in the paper, with $\Delta$ = ours $-$ paper "
                        r"in parentheses.")

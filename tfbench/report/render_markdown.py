@@ -5,7 +5,7 @@ from __future__ import annotations
 from tfbench.report.cells import Cell, Table
 from tfbench.report.layout import AVG_DATASET, MISSING, TableLayout, isnan, label
 from tfbench.report.text import (
-    block_heading, datasets_phrase, delta_parts, extra_notes, has_paper, metrics_phrase, n_phrase, num, p_text,
+    block_heading, datasets_phrase, delta_parts, extra_notes, has_paper, marks_note, metrics_phrase, n_phrase, num, p_text,
     scale_phrase, shown_diff,
 )
 
@@ -72,6 +72,8 @@ def render_markdown(table: Table, notes: list[str]) -> str:
         f"**bold** = best, <u>underlined</u> = second best in each column of a dataset (by mean at the "
         f"displayed precision; ties share the mark; {metrics_phrase(layout)}).",
     ]
+    if marks_note(table):
+        default.append(marks_note(table))
     if has_paper(table):
         default.append("paper = the value printed in the paper; Δ = ours − paper.")
     default += extra_notes(layout)

@@ -12,6 +12,7 @@ from tfbench.db import ResultStore
 from tfbench.errors import ConfigError
 from tfbench.report.stats import PAIRED, WELCH, paired_by_seed, summarize, ttest
 from tfbench.report.tables import TableLayout, render_table
+from tfbench.report.text import p_phrase
 from tfbench.studies.plan import run_config
 from tfbench.studies.spec import Study
 
@@ -98,7 +99,7 @@ def best_vs_runner_up(results: pd.DataFrame, study: Study, metrics: list[str], p
             name = lambda c: "+".join(str(x) for x in c)
             notes.append(
                 f"{dataset} {m}: best {name(cells[0])} vs runner-up {name(cells[1])}: "
-                f"p = {t.pvalue:.3g} ({t.test}, n = {t.n_a} and {t.n_b})"
+                f"{p_phrase(t.pvalue, t.n_a, t.n_b)} ({t.test}, n = {t.n_a} and {t.n_b})"
             )
     return notes
 

@@ -36,12 +36,41 @@ def delta_parts(c: Cell, layout: TableLayout) -> tuple[str, str, str] | None:
     return ours, count, ("" if isnan(c.paper_delta) else signed(c.paper_delta, d))
 
 
+def p_phrase(pvalue: float, n_a: int, n_b: int) -> str:
+    """A t-test's result as printed: "p = 0.0123", or why there is none. A side with fewer than
+    two values has no test ("n = 1, no test"); two sides without any variance give no p either."""
+    if min(n_a, n_b) < 2:
+        return f"n = {min(n_a, n_b)}, no test"
+    return "no test (no variance)" if isnan(pvalue) else f"p = {pvalue:.3g}"
+
+
 def p_text(c: Cell) -> str:
     """The test row's p-value against the best other row, plain text."""
     if isnan(c.pvalue_vs):      # None: no other row has runs
         return MISSING
-    p = MISSING if isnan(c.pvalue) else f"{c.pvalue:.3g}"
-    return f"p = {p} vs {label(c.pvalue_vs)} (n={c.pvalue_n_a}/{c.pvalue_n_b})"
+    return f"{p_phrase(c.pvalue, c.pvalue_n_a, c.pvalue_n_b)} vs {label(c.pvalue_vs)} (n={c.pvalue_n_a}/{c.pvalue_n_b})"
+
+
+def marks_note(table: Table) -> str | None:
+    """Why some filled cells carry no mark (marks go only to complete cells; see ``cells._dense_marks``),
+    or None when every column's filled cells are complete and at least two."""
+    columns: dict[tuple, list[int]] = {}
+    for c in table.cells:
+        if c.n > 0:
+            columns.setdefault((c.dataset, c.ci, c.metric), []).append(c.n)
+    fewer = sum(sum(n < max(ns) for n in ns) for ns in columns.values())
+    lone = sum(ns.count(max(ns)) == 1 for ns in columns.values())
+    if not fewer and not lone:
+        return None
+    parts = []
+    if fewer:
+        parts.append(f"{fewer} cell{'' if fewer == 1 else 's'} with fewer seeds than the best-covered cell of "
+                     f"{'its' if fewer == 1 else 'their'} column (in the average block: fewer datasets) "
+                     f"{'is' if fewer == 1 else 'are'} not marked")
+    if lone:
+        parts.append(f"{lone} column{'' if lone == 1 else 's'} with a single complete cell "
+                     f"{'has' if lone == 1 else 'have'} no marks")
+    return "Marks compare complete cells only: " + "; ".join(parts) + "."
 
 
 def block_heading(table: Table, block: str) -> tuple[str, str | None, bool]:
@@ -95,7 +124,7 @@ def extra_notes(layout: TableLayout) -> list[str]:
             f"{layout.test_label}: {layout.test_name} between the per-seed values of {row} and of the other row "
             f"with the best mean of the same column, dataset and metric"
             f"{' (seeds both have)' if layout.paired else ''}; n = values used on each side; "
-            f"p = {MISSING} with fewer than two values on a side.")
+            f"“n = 1, no test” (or n = 0) where a side has fewer than two values.")
     if layout.average_datasets:
         notes.append(
             f"{AVG_DATASET}: per cell, the mean over datasets of our per-dataset means, only over the datasets "

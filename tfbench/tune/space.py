@@ -177,8 +177,10 @@ def load_space(path: str | Path) -> SearchSpace:
     models = raw.get("models") or []
     if isinstance(models, str):
         models = [models]
+    if not isinstance(models, list):
+        raise ConfigError(f"{p}: 'models' must be a model name or a list of them, got {type(models).__name__}")
     for m in models:
-        if m not in MODELS:
+        if not isinstance(m, str) or m not in MODELS:
             raise ConfigError(f"{p}: models: unknown model '{m}'")
     base = raw.get("base") or {}
     if not isinstance(base, dict):
