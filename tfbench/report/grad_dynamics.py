@@ -150,7 +150,8 @@ def setup_note(runs: pd.DataFrame, datasets: list[str]) -> str:
         epoch = " or ".join("one pass over the train split" if e == 0 else f"{e} optimizer steps" for e in evals)
         parts.append(f"on {dataset} an epoch is {epoch}, at batch size {', '.join(map(str, batches))}")
     return ("The norms are L2 norms over the batch of ∂loss/∂z, the loss being the batch mean that the step "
-            "trains on (the weight regularisers do not depend on z); " + "; ".join(parts) + ".")
+            "trains on (the weight regularisers do not depend on z), so a batch smaller than the others (the last "
+            "of a pass) has a larger one, about as 1/sqrt(rows); " + "; ".join(parts) + ".")
 
 
 def render(study, store, *, fmt: str, out_dir: Path, datasets, quick: bool, seeds) -> tuple[str, list[Path], int]:
