@@ -133,6 +133,12 @@ def _ratio(v: float | None) -> str:
     return "—" if v is None or math.isnan(v) else f"{v:.2f}x"
 
 
+def _micro(seconds: float) -> str:
+    """Seconds as microseconds, three significant digits, never in exponent notation."""
+    us = seconds * 1e6
+    return f"{us:,.0f}" if us >= 100 else f"{us:.3g}"
+
+
 def _paper(v: float | None, unit: str) -> str:
     return "—" if v is None else f"{v:g}{unit}"
 
@@ -153,7 +159,7 @@ def tables(study, table: pd.DataFrame, settings: RunningTimeSettings, datasets: 
                 "train ratio": "—" if ref else _ratio(r["train_ratio"]),
                 "paper train": _paper(p.get("train_s"), "s"),
                 "paper train ratio": "—" if ref else _ratio(p.get("train_ratio")),
-                "inference µs/sample": f"{r['inference_seconds_per_sample_median'] * 1e6:.3g}",
+                "inference µs/sample": _micro(r["inference_seconds_per_sample_median"]),
                 "inference ratio": "—" if ref else _ratio(r["inference_ratio"]),
                 "paper inference": _paper(p.get("inference_ms"), "ms"),
                 "paper inference ratio": "—" if ref else _ratio(p.get("inference_ratio")),
