@@ -130,6 +130,7 @@ def test_fig6_markdown_and_latex_show_the_same_summary(lab, monkeypatch):
     latex, files, _, _ = report(lab, "fig6", "latex", monkeypatch)
     assert "fig6_quick.tex" in files and r"\begin{tabular}" in latex and latex.rstrip().endswith(r"\end{document}")
     assert r"$\|$$\nabla$z\_c$\|$" in latex                  # ‖∇z_c‖ in math mode, not raw glyphs
+    assert latex.isascii()                                    # every glyph escaped for a minimal TeX
 
 
 def test_recorded_gradient_norms_equal_autograd_on_a_replay_of_every_step(tiny_synthetic):
@@ -230,6 +231,7 @@ def test_table9_names_the_device_its_runs_stored_and_prints_the_papers_values(la
     assert next(l for l in md.splitlines() if l.startswith("| DNN (base) |")).count("—") == 4
     latex, files, _, _ = report(lab, "table9", "latex", monkeypatch)
     assert files == ["table9_quick.tex"] and r"\begin{tabular}" in latex and "1.91x" in latex
+    assert latex.isascii() and r"$\mu$s/sample" in latex
 
 
 @pytest.mark.parametrize("study, change, message", [
