@@ -34,6 +34,8 @@ NORMS = ("grad_z_s", "grad_z_c")
 NORM_LABELS = {"grad_z_s": "‖∇z_s‖", "grad_z_c": "‖∇z_c‖"}
 NORM_TEX = {"grad_z_s": r"$\|\nabla_{z_s}\|$ (simple encoder)", "grad_z_c": r"$\|\nabla_{z_c}\|$ (complex encoder)"}
 NORM_COLOURS = {"grad_z_s": "#1f77b4", "grad_z_c": "#d62728"}
+# z_c dashed over z_s solid: with L_ctr alone the two curves coincide, and both stay visible
+NORM_STYLES = {"grad_z_s": "-", "grad_z_c": "--"}
 # the paper's panel captions, by the loss a panel's runs trained with
 LOSS_TEX = {"tf": r"$\mathcal{L}_{ctr}+\mathcal{L}_{TF}$", "logloss": r"$\mathcal{L}_{ctr}$ only"}
 
@@ -198,7 +200,7 @@ def draw(study, means: pd.DataFrame, labels: list[str], datasets: list[str], set
             part = means[(means["dataset"] == dataset) & (means[axis] == label)].sort_values("step")
             for norm in NORMS:
                 x, y = part["step"].to_numpy(), part[f"{norm}_mean"].to_numpy()
-                ax.plot(x, y, color=NORM_COLOURS[norm], linewidth=1.4, marker="o" if len(x) <= 40 else None,
+                ax.plot(x, y, color=NORM_COLOURS[norm], linestyle=NORM_STYLES[norm], linewidth=1.4, marker="o" if len(x) <= 40 else None,
                         markersize=3, label=NORM_TEX[norm])
                 std = part[f"{norm}_std"].to_numpy()
                 if not np.isnan(std).all():
