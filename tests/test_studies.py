@@ -433,9 +433,13 @@ def test_every_study_evaluates_frappe_nfm_every_21_steps_and_only_frappe_nfm():
     studies = sorted(p.stem for p in (Path(__file__).parents[1] / "studies").glob("*.yaml"))
     trained = [name for name in studies if load_study(name).trains]     # analytic studies plan no runs
     assert {"table5", "table6", "table7", "table8", "fig7", "fig8", "fig9", "fig10"} <= set(trained)
+    # the two deliberate exceptions, each explained in its study file: table9 times the first epoch
+    # as one pass over the train split; fig6 draws every step of its 21-step epoch, and batches of
+    # 10,102 rows make every batch of a pass full (at 10,000 every 7th step has 607 rows)
+    one_pass, own_batch = {"table9"}, {"fig6"}
     for name in trained:
         for p in expand(load_study(name), datasets=["frappe-nfm", "frappe"], seeds=(2023,)):
-            want = 21 if p.dataset == "frappe-nfm" else 0
+            want = 21 if p.dataset == "frappe-nfm" and name not in one_pass else 0
             assert p.config.eval_steps == want, (name, p.dataset, p.cell_dict)
-            if p.dataset == "frappe-nfm":
+            if p.dataset == "frappe-nfm" and name not in one_pass | own_batch:
                 assert -(-202_027 // p.config.batch_size) == 21, (name, p.cell_dict)

@@ -20,6 +20,7 @@ from tfbench.db.store import RunIdentity
 from tfbench.losses import make_objective
 from tfbench.models import build_model, count_parameters
 from tfbench.train import EpochRecord, TrainSettings, fit, resolve_device, seed_everything
+from tfbench.train.record import describe_device
 
 
 class RunPruned(Exception):
@@ -96,7 +97,9 @@ def execute_run(
         model = build_for(cfg, dataset)
         objective = make_objective(cfg.resolved_loss, **cfg.loss_hyperparameters())
         n_params = count_parameters(model)
-        store.set_info(row.id, device=str(dev), torch_version=torch.__version__, num_params=n_params,
+        # a run that records timings names the CPU model or CUDA device they were taken on (Table IX)
+        named = describe_device(dev) if cfg.train.time_inference_passes else str(dev)
+        store.set_info(row.id, device=named, torch_version=torch.__version__, num_params=n_params,
                        threads=torch.get_num_threads(), **(run_info or {}))
         if on_start is not None:
             on_start(row, n_params)

@@ -21,7 +21,7 @@ from tfbench.report.render_latex import PREAMBLE, latex_escape
 FORMATS = {"markdown": ".md", "latex": ".tex", "csv": ".csv"}
 # glyphs the reporters use that latex_escape leaves as they are (math mode of the default fonts)
 _MORE_TEX = {"‖": r"$\|$", "∇": r"$\nabla$", "σ": r"$\sigma$", "·": r"$\cdot$", "≈": r"$\approx$",
-             "∂": r"$\partial$", "∝": r"$\propto$", "…": r"\ldots{}",
+             "∂": r"$\partial$", "µ": r"$\mu$", "∝": r"$\propto$", "…": r"\ldots{}",
              "|": r"$|$"}   # the default OT1 text font draws a bare "|" as a dash (|y − p| in the band notes)
 
 

@@ -60,6 +60,8 @@ BUILTIN: dict[str, str] = {
     "dataset_features": "tfbench.report.dataset_features",      # table4
     "bands_distribution": "tfbench.report.bands_distribution",  # fig2
     "bands_by_epoch": "tfbench.report.bands_by_epoch",          # fig11
+    "grad_dynamics": "tfbench.report.grad_dynamics",            # fig6
+    "running_time": "tfbench.report.running_time",              # table9
 }
 _REGISTERED: dict[str, Reporter] = {}
 

@@ -121,6 +121,31 @@ def _norm_into(slot: torch.Tensor):
     return hook
 
 
+def describe_device(device: torch.device, limit: int = 64) -> str:
+    """The device a timing was taken on, in words (at most ``limit`` characters, the stored column's
+    width): "cuda:0 (NVIDIA GeForce RTX 4090)", or "cpu (<the CPU's model name>)"."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = cpu_model()
+    text = f"{device} ({name})" if name else str(device)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else platform.processor() ('' if unknown)."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return " ".join(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
