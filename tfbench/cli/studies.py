@@ -71,11 +71,16 @@ def run(
     only: Optional[list[str]] = typer.Option(None, "--only", help="Run only the cells with these labels, AXIS=LABEL[,LABEL] (repeatable), e.g. --only model=DCNv2,EDCN"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and stop"),
     jobs: int = typer.Option(1, "--jobs", min=1, help="Runs to train in parallel processes"),
+    executor: str = typer.Option("local", "--executor", help="local (processes here) or ray (tasks on a Ray cluster; pip install tfbench[ray])"),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster: auto or HOST:PORT [default: start Ray on this machine]"),
+    gpus_per_run: float = typer.Option(0.0, "--gpus-per-run", help="GPUs each Ray task reserves (fractions share a GPU)"),
+    cpus_per_run: int = typer.Option(1, "--cpus-per-run", help="CPUs each Ray task reserves (and its torch threads on the CPU)"),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N"),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
     data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
 ):
     """Run a study's grid: skip runs already done, train the rest, record failures and go on."""
+    from tfbench.cluster import RayOptions, check_executor
     from tfbench.db import ResultStore
     from tfbench.studies import load_study
     from tfbench.studies.execute import DONE, ELSEWHERE, FAILED, SKIPPED, register, run_plan
@@ -88,6 +93,8 @@ def run(
         return
     spec, plan, keys = _resolve_plan(study, datasets, seeds, quick, data_dir, only)
     store = ResultStore(db)
+    check_executor(executor, store.url)
+    ray = RayOptions(address, gpus_per_run, cpus_per_run) if executor == "ray" else None
     status = store.statuses(keys)
     n_done = sum(1 for k in keys if status.get(k) == "done")
     console.print(
@@ -130,8 +137,8 @@ def run(
         )
 
     with sigterm_interrupts():  # SIGTERM stores the runs under way as interrupted, like Ctrl-C
-        progress = run_plan(plan, keys, store, jobs=jobs, device=device, data_dir=data_dir,
-                            on_update=on_update, on_epoch=on_epoch if jobs == 1 else None)
+        progress = run_plan(plan, keys, store, jobs=jobs, device=device, data_dir=data_dir, on_update=on_update,
+                            on_epoch=on_epoch if jobs == 1 and ray is None else None, ray=ray)
     c = progress.counts
     console.print(
         f"{spec.name}: {c[DONE]} trained, {c[SKIPPED]} already done, {c[FAILED]} failed, "

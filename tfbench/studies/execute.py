@@ -99,8 +99,10 @@ def run_plan(
     data_dir: str | None = None,
     on_update: Callable[[StudyProgress, PlannedRun | None, str, str], None] | None = None,
     on_epoch: Callable[[PlannedRun, object], None] | None = None,
+    ray=None,
 ) -> StudyProgress:
-    """Run every planned run whose key is not yet done. Failures are recorded and counted, not raised."""
+    """Run every planned run whose key is not yet done. Failures are recorded and counted, not raised.
+    ``ray`` (tfbench.cluster.RayOptions): run them as tasks on that Ray cluster instead of here."""
     progress = StudyProgress(total=len(plan))
     done = store.done_keys(keys)
     todo, todo_keys = [], []
@@ -112,6 +114,18 @@ def run_plan(
             todo_keys.append(key)
     if on_update:
         on_update(progress, None, "", "")
+
+    if ray is not None:
+        from tfbench.cluster import run_todo_on_ray
+
+        def report(item, kind, msg):
+            if kind != "running":
+                progress.counts[kind] += 1
+            if on_update:
+                on_update(progress, item, kind, msg)
+
+        run_todo_on_ray(todo, store.url, ray, device, data_dir, report)
+        return progress
 
     if jobs <= 1:
         for item in todo:
