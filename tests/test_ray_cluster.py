@@ -95,21 +95,18 @@ def test_a_study_on_the_cluster_runs_each_run_once_also_when_a_worker_is_killed(
     attempts = {key: a for key, _, a in rows}
     assert attempts[killed] == 2  # the retried task took the killed claim over
     assert sorted(a for k, a in attempts.items() if k != killed) == [1] * 39
-    # run again: nothing left to do
-    assert "0 trained, 40 already done" in tfbench(*TABLE6, "--executor", "ray", "--address", ray_cluster.address,
-                                                   db=pg_url, cache=cache_dir)
 
 
 def test_a_ray_command_and_a_local_command_on_one_database_do_the_work_once(pg_url, ray_cluster, cache_dir):
-    plan = [*TABLE6, "--only", "ssem=SER,GM"]  # 2 x 5 cells x 2 seeds = 20 runs
+    plan = [*TABLE6, "--only", "ssem=SER"]  # 5 cells x 2 seeds = 10 runs
     on_ray = tfbench(*plan, "--executor", "ray", "--address", ray_cluster.address, db=pg_url, cache=cache_dir, wait=False)
     here = tfbench(*plan, db=pg_url, cache=cache_dir, wait=False)
     outs = [p.communicate(timeout=600)[0] for p in (on_ray, here)]
     assert on_ray.returncode == 0 and here.returncode == 0, outs
-    rows = check_exactly_once(pg_url, 20)
-    assert [a for _, _, a in rows] == [1] * 20  # nothing trained twice
+    rows = check_exactly_once(pg_url, 10)
+    assert [a for _, _, a in rows] == [1] * 10  # nothing trained twice
     trained = [int(o.split("trained")[0].split(":")[-1]) for o in outs if " trained, " in o]
-    assert sum(trained) == 20 and min(trained) > 0, outs  # both did part of it
+    assert sum(trained) == 10 and min(trained) > 0, outs  # both did part of it
 
 
 def test_tune_on_the_cluster_completes_its_trials_in_the_shared_storage(pg_url, ray_cluster, cache_dir):
