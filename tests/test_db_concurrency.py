@@ -98,6 +98,32 @@ def test_processes_opening_a_database_at_once_all_succeed(backend, start, tmp_pa
         assert version_rows(url) == [migrate.HEAD]
 
 
+def test_commands_registering_one_study_at_once_all_succeed(db_url):
+    """Two `tfbench run` of one study (e.g. one on Ray, one local) link its runs at the same time."""
+    import threading
+
+    from tfbench.db.store import ResultStore
+
+    entries = [dict(key=f"{i:064x}", dataset="synthetic", cell={"i": str(i)}, seed=2023, quick=True) for i in range(300)]
+    stores = [ResultStore(db_url) for _ in range(4)]
+    barrier, errors = threading.Barrier(len(stores)), []
+
+    def link(store):
+        barrier.wait()
+        try:
+            store.link_study("table6", entries)
+        except Exception as e:  # noqa: BLE001 - collected for the assertion
+            errors.append(f"{type(e).__name__}: {str(e).splitlines()[0]}")
+
+    threads = [threading.Thread(target=link, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    assert sorted(link.key for link, _ in stores[0].study_runs("table6")) == sorted(e["key"] for e in entries)
+
+
 # ------------------------------------------------------------------------------------ passwords
 
 

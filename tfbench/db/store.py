@@ -189,12 +189,18 @@ class ResultStore:
 
         Each entry: key, dataset, cell (axis -> label), seed, quick."""
         entries = list(entries)
-        with self.Session.begin() as s:
-            have = set(s.scalars(select(StudyRunRow.key).where(StudyRunRow.study == study)))
-            for e in entries:
-                if e["key"] not in have:
-                    s.add(StudyRunRow(study=study, **e))
-                    have.add(e["key"])
+        for _ in range(5):
+            try:
+                with self.Session.begin() as s:
+                    have = set(s.scalars(select(StudyRunRow.key).where(StudyRunRow.study == study)))
+                    for e in entries:
+                        if e["key"] not in have:
+                            s.add(StudyRunRow(study=study, **e))
+                            have.add(e["key"])
+                return
+            except IntegrityError:
+                continue  # another command linked some of them meanwhile (PostgreSQL): read again
+        raise RuntimeError(f"could not link the runs of study {study}")
 
     def study_runs(self, study: str) -> list[tuple[StudyRunRow, RunRow | None]]:
         """Every planned run of a study with its run row (None when never started)."""
