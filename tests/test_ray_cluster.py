@@ -129,3 +129,22 @@ def test_tune_on_the_cluster_completes_its_trials_in_the_shared_storage(pg_url, 
     keys = {t.user_attrs["run_key"] for t in study.trials}
     rows = {key: status for key, status, _ in runs(pg_url)}
     assert keys <= set(rows) and {rows[k] for k in keys} == {"done"}
+
+
+def test_ctrl_c_cancels_the_tasks_and_leaves_the_runs_resumable(pg_url, ray_cluster, cache_dir):
+    plan = [*TABLE6, "--only", "ssem=SER", "--only", "dfm=WSF,VF"]  # 4 runs, 2 at a time on the cluster
+    proc = tfbench(*plan, "--executor", "ray", "--address", ray_cluster.address, db=pg_url, cache=cache_dir, wait=False)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not any(r[1] == "running" for r in runs_or_none(pg_url)):
+        time.sleep(0.2)
+    time.sleep(1.0)  # mid-run
+    proc.send_signal(signal.SIGINT)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130, out[-3000:]
+    statuses = [status for _, status, _ in runs(pg_url)]
+    assert "interrupted" in statuses and "running" not in statuses, statuses  # nothing left claimed
+    assert len(statuses) < 4  # the tasks not yet started were cancelled
+    # the next command resumes: every run done once more, the interrupted ones taken up again
+    tfbench(*plan, "--executor", "ray", "--address", ray_cluster.address, db=pg_url, cache=cache_dir)
+    rows = check_exactly_once(pg_url, 4)
+    assert {a for _, _, a in rows} <= {1, 2}
