@@ -26,7 +26,7 @@ from conftest import new_database
 from test_db_migrations import TUNING_COLUMNS, make_old_database, version_rows
 
 from tfbench.db import migrate
-from tfbench.db.urls import masked_url
+from tfbench.db.connect import shown as masked_url
 
 PROCESSES = 4
 
@@ -127,15 +127,15 @@ def test_commands_registering_one_study_at_once_all_succeed(db_url):
 # ------------------------------------------------------------------------------------ passwords
 
 
-@pytest.mark.parametrize("url, shown", [
+@pytest.mark.parametrize("url, printed", [
     ("postgresql+psycopg://ann:s3cret@db.example:5432/results", "postgresql+psycopg://ann:***@db.example:5432/results"),
     ("postgresql://ann:p%40ss@h/db", "postgresql://ann:***@h/db"),
     ("postgresql://ann@h/db", "postgresql://ann@h/db"),
     ("sqlite:////tmp/r.db", "sqlite:////tmp/r.db"),
     ("not a url://ann:s3cret@h/db", "not a url://ann:***@h/db"),
 ])
-def test_masked_url_hides_only_the_password(url, shown):
-    assert masked_url(url) == shown
+def test_masked_url_hides_only_the_password(url, printed):
+    assert masked_url(url) == printed
 
 
 def test_dashboard_on_postgresql_does_not_print_the_password(pg_url, tmp_path):

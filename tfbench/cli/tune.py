@@ -162,7 +162,7 @@ def dashboard(
     from optuna_dashboard import wsgi
 
     from tfbench.db import ResultStore
-    from tfbench.db.urls import masked_url
+    from tfbench.db.connect import shown
     from tfbench.tune.storage import optuna_storage
 
     store = ResultStore(db)  # creates the file and tfbench's tables if needed, like every command
@@ -188,7 +188,7 @@ def dashboard(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    console.print(f"Optuna dashboard on {masked_url(store.url)}: http://{host}:{server.server_port}/ (Ctrl-C to stop)", highlight=False)
+    console.print(f"Optuna dashboard on {shown(store.url)}: http://{host}:{server.server_port}/ (Ctrl-C to stop)", highlight=False)
     sys.stdout.flush()
     try:
         server.serve_forever(poll_interval=0.2)
