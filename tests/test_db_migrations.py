@@ -4,9 +4,9 @@ Alembic is upgraded in place with its rows, one already at today's schema is onl
 Optuna's storage in the same database is untouched, and several processes opening one database
 at once migrate it exactly once.
 
-Every test runs on SQLite; set ``TFBENCH_TEST_POSTGRES_URL`` to an admin URL of a PostgreSQL
-server (e.g. ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``) to run them there too,
-each in a database of its own that is dropped afterwards."""
+Every test runs on SQLite, and on PostgreSQL when ``TFBENCH_TEST_PG_URL`` names an admin URL of a
+server (``db_url`` in conftest.py; .ci/run starts one), each in a database of its own that is
+dropped afterwards."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -26,31 +25,10 @@ from tfbench.db import migrate
 from tfbench.db.schema import Base
 from tfbench.db.store import ResultStore
 
-PG_ADMIN_ENV = "TFBENCH_TEST_POSTGRES_URL"
 # What the migration before Alembic added to databases of older releases (tfbench/db/store.py's
 # _add_missing_columns, brought in with Optuna tuning in 06cf7f8): these two columns and the index.
 TUNING_COLUMNS = ("optuna_study", "optuna_trial")
 TFB_TABLES = {"tfb_runs", "tfb_epochs", "tfb_study_runs", "tfb_bands", "tfb_histograms", "tfb_grad_steps", "tfb_timings"}
-
-BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(PG_ADMIN_ENV) else [])
-
-
-@pytest.fixture(params=BACKENDS)
-def db_url(request, tmp_path):
-    """An empty database: a new SQLite file, or a new PostgreSQL database (dropped after)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'results.db'}"
-        return
-    admin_url = sa.engine.make_url(os.environ[PG_ADMIN_ENV])
-    name = f"tfb_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield admin_url.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
-
 
 # ------------------------------------------------------------------------------------ helpers
 

@@ -109,7 +109,8 @@ def execute_run(
             if on_epoch is not None:
                 on_epoch(record)
 
-        result = fit(model, dataset, objective, train_settings(cfg), dev, on_batch=on_batch, on_epoch=epoch_hook)
+        with store.beating(row.id):  # alive however long an epoch takes (tfbench/db/liveness.py)
+            result = fit(model, dataset, objective, train_settings(cfg), dev, on_batch=on_batch, on_epoch=epoch_hook)
     except KeyboardInterrupt as e:   # Ctrl-C, or SIGTERM turned into it by the CLI: resumable, not failed
         store.interrupt(row.id)
         e.run_keys = [key]  # for the CLI's one line

@@ -70,14 +70,21 @@ def run(
     quick: bool = typer.Option(False, "--quick", help="Shrunken smoke runs (recorded as quick; never mixed with full runs in reports)"),
     only: Optional[list[str]] = typer.Option(None, "--only", help="Run only the cells with these labels, AXIS=LABEL[,LABEL] (repeatable), e.g. --only model=DCNv2,EDCN"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and stop"),
+    estimate: bool = typer.Option(False, "--estimate", help="With --dry-run: predict the wall time from the database's stored runs (any dataset) instead of listing the plan"),
+    workers: int = typer.Option(1, "--workers", min=1, help="With --estimate: workers (GPUs, Ray tasks) the runs are spread over"),
     jobs: int = typer.Option(1, "--jobs", min=1, help="Runs to train in parallel processes"),
     seed_batch: int = typer.Option(1, "--seed-batch", min=1, help="Train up to this many seeds of a cell at once as "
                                    "one stacked model (each stored as its own run); 1: one run at a time"),
+    executor: str = typer.Option("local", "--executor", help="local (processes here) or ray (tasks on a Ray cluster; pip install tfbench[ray])"),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster: auto or HOST:PORT [default: start Ray on this machine]"),
+    gpus_per_run: float = typer.Option(0.0, "--gpus-per-run", help="GPUs each Ray task reserves (fractions share a GPU)"),
+    cpus_per_run: int = typer.Option(1, "--cpus-per-run", help="CPUs each Ray task reserves (and its torch threads on the CPU)"),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N"),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
     data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
 ):
     """Run a study's grid: skip runs already done, train the rest, record failures and go on."""
+    from tfbench.cluster import RayOptions, check_executor
     from tfbench.db import ResultStore
     from tfbench.studies import load_study
     from tfbench.studies.execute import DONE, ELSEWHERE, FAILED, SKIPPED, register, run_plan
@@ -88,8 +95,16 @@ def run(
                       f"computed, not trained); `tfbench report {definition.name}` draws it",
                       highlight=False, soft_wrap=True)
         return
+    if estimate:
+        if not dry_run:
+            raise TfbenchError("--estimate goes with --dry-run")
+        return _print_estimate(study, datasets, seeds, quick, only, workers, db)
     spec, plan, keys = _resolve_plan(study, datasets, seeds, quick, data_dir, only)
     store = ResultStore(db)
+    check_executor(executor, store.url)
+    if executor == "ray" and seed_batch > 1:
+        raise TfbenchError("--seed-batch goes with the local executor only (a Ray task trains one run)")
+    ray = RayOptions(address, gpus_per_run, cpus_per_run) if executor == "ray" else None
     status = store.statuses(keys)
     n_done = sum(1 for k in keys if status.get(k) == "done")
     console.print(
@@ -133,7 +148,8 @@ def run(
 
     with sigterm_interrupts():  # SIGTERM stores the runs under way as interrupted, like Ctrl-C
         progress = run_plan(plan, keys, store, jobs=jobs, device=device, data_dir=data_dir,
-                            on_update=on_update, on_epoch=on_epoch if jobs == 1 else None, seed_batch=seed_batch,
+                            on_update=on_update, on_epoch=on_epoch if jobs == 1 and ray is None else None,
+                            seed_batch=seed_batch, ray=ray,
                             on_note=lambda note: err_console.print(f"    {note}", highlight=False, soft_wrap=True))
     c = progress.counts
     console.print(
@@ -142,6 +158,31 @@ def run(
     )
     if c[FAILED]:
         raise typer.Exit(1)
+
+
+def _print_estimate(study_name, datasets, seeds, quick, only, workers, db) -> None:
+    from tfbench.db import ResultStore
+    from tfbench.studies import expand, load_study, parse_seeds, select_cells
+    from tfbench.studies.estimate import estimate
+
+    study = load_study(study_name)
+    ds = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
+    plan = select_cells(study, expand(study, datasets=ds, seeds=parse_seeds(seeds, study.seeds), quick=quick), only)
+    try:
+        est = estimate(plan, ResultStore(db).list_runs(), workers)
+    except ValueError as e:
+        raise TfbenchError(str(e)) from None
+    t = Table(show_header=True)
+    for col in ("model", "s per 1M samples", "epochs (median)", "stored runs"):
+        t.add_column(col)
+    for m, (sps, ep, n) in sorted(est.per_model.items()):
+        t.add_row(m, f"{sps * 1e6:.1f}", f"{ep:g}", str(n))
+    console.print(t)
+    console.print(
+        f"{study.name}: {est.runs} runs, {est.run_seconds / 3600:.1f} run-hours; on {workers} worker(s) about "
+        f"{est.wall_seconds / 3600:.1f} h wall (at the stored runs' speed: same hardware assumed)"
+        + (f"; no stored runs of {', '.join(sorted(est.unmeasured))}: the median model used" if est.unmeasured else ""),
+        highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -35,7 +35,11 @@ def tune(
     name: Optional[str] = typer.Option(None, "--name", help="Study name; the same name continues the study [default MODEL-DATASET]"),
     sampler: str = typer.Option("tpe", "--sampler", help="tpe, grid or random"),
     pruner: str = typer.Option("median", "--pruner", help="median, hyperband or none (prunes on each epoch's validation objective)"),
-    jobs: int = typer.Option(1, "--jobs", help="Worker processes sharing the study"),
+    jobs: int = typer.Option(1, "--jobs", help="Worker processes (or Ray tasks) sharing the study"),
+    executor: str = typer.Option("local", "--executor", help="local (processes here) or ray (the workers as tasks on a Ray cluster; pip install tfbench[ray])"),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster: auto or HOST:PORT [default: start Ray on this machine]"),
+    gpus_per_run: float = typer.Option(0.0, "--gpus-per-run", help="GPUs each Ray task reserves"),
+    cpus_per_run: int = typer.Option(1, "--cpus-per-run", help="CPUs each Ray task reserves (and its torch threads on the CPU)"),
     objective: str = typer.Option("AUC", "--objective", help="Validation objective to maximise: AUC, gAUC or AUC+gAUC"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of fixed settings under every trial (flat keys as in `tfbench show`)"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs per trial [default 100]"),
@@ -52,7 +56,9 @@ def tune(
     """Tune a model on a dataset; running the same command again continues the study."""
     if ctx.invoked_subcommand is not None:
         return
+    from tfbench.cluster import RayOptions, check_executor
     from tfbench.config import RunConfig, load_config_file
+    from tfbench.db.store import default_db_url
     from tfbench.tune.tuner import TuneRequest, base_for_tuning, load_request_space
     from tfbench.tune.tuner import tune as run_tune
 
@@ -71,14 +77,16 @@ def tune(
         name=study_name, base=base_for_tuning(base), space=spec, trials=trials, timeout=timeout, sampler=sampler,
         pruner=pruner, jobs=jobs, objective=objective, heartbeat_s=heartbeat, db_url=db, device=device,
         data_dir=data_dir, start_from_base=start_from_base,
+        ray=RayOptions(address, gpus_per_run, cpus_per_run) if executor == "ray" else None,
     )
+    check_executor(executor, db or default_db_url())
     req.validate()
 
     def header():
         err_console.print(
             f"tuning study '{study_name}': {model} on {base.dataset}, space {spec.path} "
             f"({', '.join(p.name + ' ' + p.describe() for p in spec.params)}), {trials} trials, {sampler} sampler, "
-            f"{pruner} pruner, objective validation {objective}, {jobs} job(s)", highlight=False, soft_wrap=True,
+            f"{pruner} pruner, objective validation {objective}, {jobs} {'Ray task' if executor == 'ray' else 'job'}(s)", highlight=False, soft_wrap=True,
         )
 
     summary = run_tune(req, on_start=header)
@@ -154,6 +162,7 @@ def dashboard(
     from optuna_dashboard import wsgi
 
     from tfbench.db import ResultStore
+    from tfbench.db.connect import shown
     from tfbench.tune.storage import optuna_storage
 
     store = ResultStore(db)  # creates the file and tfbench's tables if needed, like every command
@@ -179,7 +188,7 @@ def dashboard(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    console.print(f"Optuna dashboard on {store.url}: http://{host}:{server.server_port}/ (Ctrl-C to stop)", highlight=False)
+    console.print(f"Optuna dashboard on {shown(store.url)}: http://{host}:{server.server_port}/ (Ctrl-C to stop)", highlight=False)
     sys.stdout.flush()
     try:
         server.serve_forever(poll_interval=0.2)

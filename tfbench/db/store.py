@@ -3,7 +3,8 @@
 A run's row goes ``running`` → ``done`` | ``failed``. The ``done`` status and the final metrics
 are written in one transaction, so a crash or SIGKILL can never leave a ``done`` row without
 its metrics. A ``running`` row whose process is gone (same host, pid not alive) or whose
-heartbeat is older than ``STALE_AFTER`` may be claimed again by the next identical run.
+heartbeat is older than the liveness limit (``liveness.py``: its process beats every few seconds
+from a background thread) may be claimed again by the next identical run; the takeover is logged.
 
 On SQLite every transaction starts with BEGIN IMMEDIATE (the write lock is taken up front,
 with a generous busy timeout), so concurrent writers queue instead of failing with
@@ -20,7 +21,7 @@ import os
 import socket
 import subprocess
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
@@ -32,13 +33,13 @@ from sqlalchemy.orm import selectinload, sessionmaker
 
 from tfbench import __version__
 from tfbench.db import connect, migrate
+from tfbench.db.liveness import Heartbeat, Liveness, log
 from tfbench.db.recordings import add_epoch_recordings, add_timings, delete_recordings, read_recordings
 from tfbench.db.schema import BandRow, EpochRow, GradStepRow, HistogramRow, RunRow, StudyRunRow, TimingRow
 
 if TYPE_CHECKING:
     import pandas as pd
 
-STALE_AFTER = timedelta(minutes=30)
 BUSY_TIMEOUT_MS = 120_000
 
 
@@ -105,8 +106,9 @@ class ResultStore:
     """The runs of one results database. ``read_only=True`` (the commands that only read) opens
     an existing database without creating or changing anything (``tfbench/db/connect.py``)."""
 
-    def __init__(self, url: str | None = None, *, read_only: bool = False):
+    def __init__(self, url: str | None = None, *, read_only: bool = False, liveness: Liveness | None = None):
         self.url = url or default_db_url()
+        self.liveness = liveness or Liveness.from_env()
         self.read_only = read_only
         self.engine = connect.create_engine(self.url, read_only=read_only)
         if self.engine.dialect.name == "sqlite":
@@ -187,12 +189,18 @@ class ResultStore:
 
         Each entry: key, dataset, cell (axis -> label), seed, quick."""
         entries = list(entries)
-        with self.Session.begin() as s:
-            have = set(s.scalars(select(StudyRunRow.key).where(StudyRunRow.study == study)))
-            for e in entries:
-                if e["key"] not in have:
-                    s.add(StudyRunRow(study=study, **e))
-                    have.add(e["key"])
+        for _ in range(5):
+            try:
+                with self.Session.begin() as s:
+                    have = set(s.scalars(select(StudyRunRow.key).where(StudyRunRow.study == study)))
+                    for e in entries:
+                        if e["key"] not in have:
+                            s.add(StudyRunRow(study=study, **e))
+                            have.add(e["key"])
+                return
+            except IntegrityError:
+                continue  # another command linked some of them meanwhile (PostgreSQL): read again
+        raise RuntimeError(f"could not link the runs of study {study}")
 
     def study_runs(self, study: str) -> list[tuple[StudyRunRow, RunRow | None]]:
         """Every planned run of a study with its run row (None when never started)."""
@@ -215,11 +223,29 @@ class ResultStore:
         return out
 
     # ------------------------------------------------------------------ lifecycle
-    def _is_stale(self, row: RunRow) -> bool:
+    def _stale_reason(self, row: RunRow) -> str | None:
+        """Why the process holding this running row counts as gone; None while it is alive."""
         if row.host == socket.gethostname() and row.pid is not None and not _pid_alive(row.pid):
-            return True
+            return "its process has ended"
         beat = row.heartbeat_at or row.started_at
-        return beat is None or _now() - beat > STALE_AFTER
+        if beat is None:
+            return "it has no heartbeat"
+        silent = _now() - beat
+        if silent > self.liveness.stale_after:
+            return (f"no heartbeat for {silent.total_seconds():.0f}s (stale after"
+                    f" {self.liveness.stale_after.total_seconds():.0f}s)")
+        return None
+
+    def heartbeat(self, run_id: int) -> None:
+        """Refresh a running run's heartbeat (the background beat of :meth:`beating`)."""
+        with self.Session.begin() as s:
+            s.execute(sa.update(RunRow).where(  # only while this process holds it (not after a takeover)
+                RunRow.id == run_id, RunRow.status == "running", RunRow.pid == os.getpid(),
+                RunRow.host == socket.gethostname()).values(heartbeat_at=_now()))
+
+    def beating(self, run_id: int) -> Heartbeat:
+        """``with store.beating(run_id):`` keeps the run alive while the block runs."""
+        return Heartbeat(lambda: self.heartbeat(run_id), self.liveness.beat_seconds)
 
     def claim(self, ident: RunIdentity, force: bool = False) -> RunRow | None:
         """Take the run for this process. Returns None if it is already ``done`` (and not ``force``);
@@ -238,7 +264,9 @@ class ResultStore:
         for _ in range(3):
             try:
                 with self.Session.begin() as s:
-                    row = s.scalar(select(RunRow).where(RunRow.key == ident.key))
+                    # FOR UPDATE: on PostgreSQL two processes taking over one stale run queue here,
+                    # and the second then sees the first's fresh claim (SQLite: BEGIN IMMEDIATE).
+                    row = s.scalar(select(RunRow).where(RunRow.key == ident.key).with_for_update())
                     if row is None:
                         row = RunRow(key=ident.key, created_at=now, attempts=1, **fields)
                         s.add(row)
@@ -246,8 +274,11 @@ class ResultStore:
                         return row
                     if row.status == "done" and not force:
                         return None
-                    if row.status == "running" and not self._is_stale(row):
-                        raise RunInProgress(row)
+                    if row.status == "running":
+                        reason = self._stale_reason(row)
+                        if reason is None:
+                            raise RunInProgress(row)
+                        log.warning("taking over run %s from pid %s on %s: %s", row.key[:12], row.pid, row.host, reason)
                     # failed, stale, or forced: start afresh
                     s.execute(sa.delete(EpochRow).where(EpochRow.run_id == row.id))
                     delete_recordings(s, row.id)

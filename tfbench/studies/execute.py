@@ -101,12 +101,14 @@ def run_plan(
     on_epoch: Callable[[PlannedRun, object], None] | None = None,
     seed_batch: int = 1,
     on_note: Callable[[str], None] | None = None,
+    ray=None,
 ) -> StudyProgress:
     """Run every planned run whose key is not yet done. Failures are recorded and counted, not raised.
 
     ``seed_batch`` > 1 trains the runs of each cell that differ only in the seed that many at a
     time as one stacked model (tfbench.studies.execute_batches); ``on_note`` hears why a cell
-    was trained one seed at a time instead."""
+    was trained one seed at a time instead. ``ray`` (tfbench.cluster.RayOptions): run them as
+    tasks on that Ray cluster instead of here (one run per task; not with ``seed_batch``)."""
     progress = StudyProgress(total=len(plan))
     done = store.done_keys(keys)
     todo, todo_keys = [], []
@@ -118,6 +120,18 @@ def run_plan(
             todo_keys.append(key)
     if on_update:
         on_update(progress, None, "", "")
+
+    if ray is not None:
+        from tfbench.cluster import run_todo_on_ray
+
+        def report(item, kind, msg):
+            if kind != "running":
+                progress.counts[kind] += 1
+            if on_update:
+                on_update(progress, item, kind, msg)
+
+        run_todo_on_ray(todo, store.url, ray, device, data_dir, report)
+        return progress
 
     if seed_batch > 1:
         from tfbench.studies.execute_batches import run_batches

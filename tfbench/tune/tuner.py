@@ -53,6 +53,7 @@ class TuneRequest:
     db_url: str | None = None
     device: str = "auto"
     data_dir: str | None = None
+    ray: Any = None                  # tfbench.cluster.RayOptions: the workers as tasks on a Ray cluster
 
     def validate(self) -> None:
         if self.trials < 1:
@@ -328,7 +329,14 @@ def tune(req: TuneRequest, on_start: Callable[[], None] | None = None) -> TuneSu
         on_start()
 
     states: dict[str, int] = {}
-    if req.jobs == 1:
+    if req.ray is not None:
+        from tfbench.cluster import tune_on_ray
+
+        quotas = [q for q in (req.trials // req.jobs + (1 if i < req.trials % req.jobs else 0) for i in range(req.jobs)) if q]
+        for got in tune_on_ray(_worker, req, quotas, req.ray):
+            for k, v in got.items():
+                states[k] = states.get(k, 0) + v
+    elif req.jobs == 1:
         states = _worker(req, req.trials, None, dataset=data)
     else:
         quotas = [req.trials // req.jobs + (1 if i < req.trials % req.jobs else 0) for i in range(req.jobs)]
