@@ -224,6 +224,11 @@ class LogarithmicTransform(nn.Module):
         self.num_neurons = num_neurons
 
     def forward(self, emb: torch.Tensor) -> torch.Tensor:
+        return self.neurons(emb).transpose(1, 2).flatten(1)  # [B, L·D], neuron-major
+
+    def neurons(self, emb: torch.Tensor) -> torch.Tensor:
+        """y as [B, D, L] (neurons last, contiguous): ``forward``'s values before the neuron-major
+        flattening, which copies the whole (large) output; ``AFNPlus`` reads this layout directly."""
         log_emb = torch.log(emb.abs().clamp_min(self.min_abs))  # [B, F, D]
         if self.log_bn is not None:
             log_emb = self.log_bn(log_emb)
@@ -234,7 +239,7 @@ class LogarithmicTransform(nn.Module):
             # took half of an AFN+ training step at 1,000 neurons.
             b, d, n = y.shape
             y = self.exp_bn(y.reshape(b * d, n)).view(b, d, n)
-        return y.transpose(1, 2).flatten(1)  # [B, L·D], neuron-major as before
+        return y
 
 
 BRIDGE_CHOICES = ("hadamard_product", "pointwise_addition", "concatenation", "attention_pooling")
