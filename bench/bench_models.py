@@ -15,6 +15,7 @@ import argparse
 import math
 import time
 
+import tfbench  # noqa: F401  before torch: tfbench sets process-wide allocation settings
 import torch
 
 from tfbench.losses import make_objective

@@ -31,6 +31,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import tfbench  # noqa: F401  before torch: tfbench sets process-wide allocation settings
 import torch
 
 from bench_models import training_step
