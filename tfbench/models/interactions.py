@@ -173,10 +173,11 @@ class InteractingLayer(nn.Module):
         if self.residual is not None:
             weights.append(self.residual.weight)
         projected = torch.matmul(x, torch.cat(weights).t())  # [B, F, 3A (+ A)]
-        a = self.output_dim
-        q, k, v = (projected[..., i * a:(i + 1) * a].view(b, f, self.num_heads, self.head_dim).transpose(1, 2)
-                   for i in range(3))
-        return q, k, v, (x if self.residual is None else projected[..., 3 * a:])
+        # split, not slicing: the backward of a split is one concatenation, that of each slice a
+        # zero tensor of the whole projection
+        parts = projected.split(self.output_dim, dim=-1)
+        q, k, v = (t.view(b, f, self.num_heads, self.head_dim).transpose(1, 2) for t in parts[:3])
+        return q, k, v, (x if self.residual is None else parts[3])
 
     def _scale(self) -> float:
         return self.head_dim**-0.5 if self.scale else 1.0
