@@ -15,6 +15,7 @@ import argparse
 import math
 import time
 
+import tfbench  # noqa: F401  before torch: tfbench sets process-wide allocation settings
 import torch
 
 from tfbench.losses import make_objective
@@ -47,21 +48,8 @@ def main() -> None:
     print(f"{'cell':<28} {'batch':>6} {'s/step':>8} {'samples/s':>10} {'s/pass':>8}")
     for item in plan:
         cfg = item.config
-        seed_everything(cfg.seed)
-        model = build_for(cfg, data).train()
-        objective = make_objective(cfg.resolved_loss, **cfg.loss_hyperparameters())
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
         bs = min(cfg.batch_size, n)
-        x_cat = torch.as_tensor(train.x_cat[:bs])
-        x_num = torch.as_tensor(train.x_num[:bs])
-        y = torch.as_tensor(train.y[:bs])
-
-        def step() -> None:
-            loss = objective(model(x_cat, x_num), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-
+        step = training_step(cfg, data, bs)
         step()
         t0 = time.perf_counter()
         for _ in range(args.steps):
@@ -70,6 +58,28 @@ def main() -> None:
         label = " ".join(f"{v}" for v in item.cell_dict.values())
         print(f"{label:<28} {bs:>6} {per_step:>8.2f} {bs / per_step:>10,.0f} {per_step * math.ceil(n / bs):>8.1f}",
               flush=True)
+
+
+def training_step(cfg, data, batch_size: int):
+    """One full training step of ``cfg``'s model on the first ``batch_size`` train rows of ``data``
+    (forward, loss with the model's auxiliary terms, backward, Adam step), as a closure; built
+    from ``cfg.seed`` so two calls with the same arguments time the same model."""
+    seed_everything(cfg.seed)
+    model = build_for(cfg, data).train()
+    objective = make_objective(cfg.resolved_loss, **cfg.loss_hyperparameters())
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+    train = data.train
+    x_cat = torch.as_tensor(train.x_cat[:batch_size])
+    x_num = torch.as_tensor(train.x_num[:batch_size])
+    y = torch.as_tensor(train.y[:batch_size])
+
+    def step() -> None:
+        loss = objective(model(x_cat, x_num), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
 
 
 if __name__ == "__main__":

@@ -165,6 +165,42 @@ def test_interacting_layer(input_dim, scale, layer_norm):
         InteractingLayer(4, 6, 0)
 
 
+@pytest.mark.parametrize("input_dim,scale,layer_norm", [(4, True, True), (6, False, False)])
+def test_interacting_layer_drops_attention_weights_in_training(input_dim, scale, layer_norm):
+    """Train mode with dropout: the explicit path (the fused kernel serves only without dropout).
+    Each attention weight is kept with probability 1 − p and scaled by 1/(1 − p), by the harness's
+    sampler (uniform noise ≥ p, one draw of the weights' shape), re-drawn here from the same seed."""
+    A, H, p = 6, 2, 0.3
+    m = randomise(InteractingLayer(input_dim, A, H, dropout=p, scale=scale, layer_norm=layer_norm).double()).train()
+    x = rand(B, F, input_dim, seed=6)
+    torch.manual_seed(11)
+    got = n(m(t(x)))
+    torch.manual_seed(11)
+    keep = n(torch.rand(B, H, F, F, dtype=torch.float64) >= p)
+    assert 0 < keep.mean() < 1
+    Wq, Wk, Wv = n(m.query.weight), n(m.key.weight), n(m.value.weight)
+    res = x @ n(m.residual.weight).T if m.residual is not None else x
+    heads = []
+    for h in range(H):
+        sl = slice(h * A // H, (h + 1) * A // H)
+        q, k, v = x @ Wq[sl].T, x @ Wk[sl].T, x @ Wv[sl].T
+        a = softmax(q @ k.transpose(0, 2, 1) / (np.sqrt(A / H) if scale else 1.0))
+        heads.append((a * keep[:, h] / (1 - p)) @ v)
+    out = np.concatenate(heads, -1) + res
+    if layer_norm:
+        g, b = n(m.layer_norm.weight), n(m.layer_norm.bias)
+        out = (out - out.mean(-1, keepdims=True)) / np.sqrt(out.var(-1, keepdims=True) + 1e-5) * g + b
+    np.testing.assert_allclose(got, np.maximum(out, 0), rtol=1e-10, atol=1e-12)
+    # eval mode: no dropout (the fused kernel), the same function as the explicit path without masks
+    m.eval()
+    heads = [softmax(x @ Wq[sl].T @ (x @ Wk[sl].T).transpose(0, 2, 1) / (np.sqrt(A / H) if scale else 1.0)) @ (x @ Wv[sl].T)
+             for sl in (slice(h * A // H, (h + 1) * A // H) for h in range(H))]
+    out = np.concatenate(heads, -1) + res
+    if layer_norm:
+        out = (out - out.mean(-1, keepdims=True)) / np.sqrt(out.var(-1, keepdims=True) + 1e-5) * g + b
+    np.testing.assert_allclose(n(m(t(x))), np.maximum(out, 0), rtol=1e-10, atol=1e-12)
+
+
 def test_logarithmic_transform_without_and_with_batch_norm():
     L = 3
     e = rand(B, F, D, seed=6)

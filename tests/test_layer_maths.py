@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from tfbench.models import build_model
-from tfbench.models.cl4ctr import contrastive_distance, feature_alignment, field_uniformity
+from tfbench.models import cl4ctr as cl4ctr_module
+from tfbench.models.cl4ctr import FieldEncoder, contrastive_distance, feature_alignment, field_uniformity
 from tfbench.models.dlf import DLFLayer, LowRankInteraction, TokenProjection
 from tfbench.models.eulernet import EulerInteractionLayer, polar
 
@@ -162,6 +163,59 @@ def test_contrastive_term_is_the_mean_squared_distance_of_two_masked_views():
     enc = m.encoder(emb)
     torch.testing.assert_close(enc[:1], m.encoder(emb[:1]))
     assert enc.shape == (6, len(VOCAB), 4)
+
+
+def random_field_encoder(dropout, num_layers=2, dim=4, feedforward=5, seed=8):
+    torch.manual_seed(seed)
+    enc = FieldEncoder(dim, 1, feedforward, dropout, num_layers).double()
+    with torch.no_grad():
+        for p in enc.parameters():   # layer norms and biases away from their 1 / 0 start
+            p.copy_(torch.randn_like(p))
+    return enc
+
+
+@pytest.mark.parametrize("mode,dropout", [("eval", 0.2), ("train", 0.0)])
+def test_field_encoder_is_pytorchs_transformer_encoder_without_dropout(mode, dropout):
+    enc = random_field_encoder(dropout).train(mode == "train")
+    x = torch.randn(6, len(VOCAB), 4, dtype=torch.float64)
+    # PyTorch's own forward on the same modules: the reference
+    torch.testing.assert_close(enc(x), torch.nn.TransformerEncoder.forward(enc, x), rtol=1e-12, atol=1e-12)
+    assert set(enc.state_dict()) == set(torch.nn.TransformerEncoder(
+        torch.nn.TransformerEncoderLayer(4, 1, 5, batch_first=True), 2, enable_nested_tensor=False).state_dict())
+
+
+def test_field_encoder_drops_where_pytorchs_layer_does_in_training(monkeypatch):
+    """Dropout p on the attention weights, on the attention branch, after the feed-forward's ReLU
+    and on the feed-forward branch of every layer (nn.TransformerEncoderLayer's four sites), each an
+    inverted-dropout mask; checked against a NumPy post-norm layer with the masks recorded."""
+    p = 0.3
+    enc = random_field_encoder(p).train()
+    x = torch.randn(6, len(VOCAB), 4, dtype=torch.float64)
+    masks = []
+
+    def recording(v, rate):
+        out = original(v, rate)
+        masks.append((np_(out) != 0, rate))  # a zero input (after the ReLU) reads as dropped: the same product
+        return out
+
+    original = cl4ctr_module.inverted_dropout
+    monkeypatch.setattr(cl4ctr_module, "inverted_dropout", recording)
+    got = np_(enc(x))
+    assert [r for _, r in masks] == [p] * 8 and all(0 < k.mean() < 1 for k, _ in masks)
+    drop = iter(k / (1 - p) for k, _ in masks)
+    h = np_(x)
+    for layer in enc.layers:
+        w, b = np_(layer.self_attn.in_proj_weight), np_(layer.self_attn.in_proj_bias)
+        q, k, v = np.split(h @ w.T + b, 3, axis=-1)
+        scores = q @ k.transpose(0, 2, 1) / np.sqrt(4)
+        a = np.exp(scores - scores.max(-1, keepdims=True))
+        a = a / a.sum(-1, keepdims=True) * next(drop)
+        attn = (a @ v) @ np_(layer.self_attn.out_proj.weight).T + np_(layer.self_attn.out_proj.bias)
+        h = np_layer_norm(h + attn * next(drop), np_(layer.norm1.weight), np_(layer.norm1.bias))
+        hidden = np.maximum(h @ np_(layer.linear1.weight).T + np_(layer.linear1.bias), 0) * next(drop)
+        ff = hidden @ np_(layer.linear2.weight).T + np_(layer.linear2.bias)
+        h = np_layer_norm(h + ff * next(drop), np_(layer.norm2.weight), np_(layer.norm2.bias))
+    np.testing.assert_allclose(got, h, rtol=1e-10, atol=1e-10)
 
 
 def test_cl4ctr_aux_is_the_weighted_sum_in_training_and_none_in_eval():

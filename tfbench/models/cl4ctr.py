@@ -59,7 +59,7 @@ from torch import nn
 
 from tfbench.models.base import ComplexMLPSettings, CTRModel, ModelSettings, register
 from tfbench.schema import setting
-from tfbench.models.layers import MLP, FieldEmbedding
+from tfbench.models.layers import MLP, FieldEmbedding, inverted_dropout
 from tfbench.models.output import ModelOutput
 
 
@@ -115,6 +115,44 @@ def field_uniformity(rows: torch.Tensor, field_sizes: Sequence[int], eps: float 
     return cross / (total * total - n.pow(2).sum())
 
 
+class FieldEncoder(nn.TransformerEncoder):
+    """The contrastive feature-interaction encoder: PyTorch's post-norm ``nn.TransformerEncoder``
+    (ReLU, batch-first, ``dropout`` on the attention weights, after the feed-forward's ReLU and on
+    both residual branches), built and initialised by it (so its parameters, their initial values
+    and state-dict names are PyTorch's), with the forward pass computed here: the same function,
+    but dropout masks drawn by the harness's sampler (``inverted_dropout``; on the CPU,
+    ``nn.Dropout``'s Bernoulli sampler was a third of a CL4CTR training step) and none of
+    ``nn.MultiheadAttention``'s general-case copies.
+    """
+
+    def __init__(self, dim: int, num_heads: int, feedforward: int, dropout: float, num_layers: int):
+        layer = nn.TransformerEncoderLayer(dim, nhead=num_heads, dim_feedforward=feedforward, dropout=dropout,
+                                           batch_first=True)
+        super().__init__(layer, num_layers=num_layers, enable_nested_tensor=False)
+        self.num_heads, self.p = num_heads, dropout
+
+    def _attention(self, layer: nn.TransformerEncoderLayer, x: torch.Tensor, p: float) -> torch.Tensor:
+        b, f, d = x.shape
+        attn = layer.self_attn
+        q, k, v = F.linear(x, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+        h = self.num_heads
+        if h > 1:
+            q, k, v = (t.reshape(b, f, h, d // h).transpose(1, 2) for t in (q, k, v))
+        weights = (torch.matmul(q, k.transpose(-1, -2)) * (d // h) ** -0.5).softmax(dim=-1)
+        out = torch.matmul(inverted_dropout(weights, p), v)
+        if h > 1:
+            out = out.transpose(1, 2).reshape(b, f, d)
+        return attn.out_proj(out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, F, D] → [B, F, D]
+        p = self.p if self.training else 0.0
+        for layer in self.layers:
+            x = layer.norm1(x + inverted_dropout(self._attention(layer, x, p), p))
+            hidden = inverted_dropout(torch.relu(layer.linear1(x)), p)
+            x = layer.norm2(x + inverted_dropout(layer.linear2(hidden), p))
+        return x
+
+
 class CL4CTRSettings(ComplexMLPSettings):
     cl_weight: float = setting(1.0, "α: weight of the contrastive loss", ge=0.0)
     alignment_weight: float = setting(0.01, "β: weight of feature alignment", ge=0.0)
@@ -153,10 +191,7 @@ class CL4CTR(CTRModel):
         self.mask_ratio = mask_ratio
         self.full_table = bool(cl4ctr_full_table)
         self.field_sizes = [int(v) for v in vocab_sizes] + [1] * num_numeric
-        layer = nn.TransformerEncoderLayer(
-            embedding_dim, nhead=1, dim_feedforward=encoder_feedforward, dropout=encoder_dropout, batch_first=True,
-        )
-        self.encoder = nn.TransformerEncoder(layer, num_layers=encoder_layers, enable_nested_tensor=False)
+        self.encoder = FieldEncoder(embedding_dim, 1, encoder_feedforward, encoder_dropout, encoder_layers)
         self.projector1 = nn.Linear(d, embedding_dim)  # PyTorch's default init, as in the authors' code
         self.projector2 = nn.Linear(d, embedding_dim)
 
@@ -168,7 +203,7 @@ class CL4CTR(CTRModel):
     def mask(self, emb: torch.Tensor) -> torch.Tensor:
         """A randomly masked view: each entry dropped with probability ``mask_ratio``, the rest scaled
         by 1/(1 − ratio) (the authors' nn.Dropout)."""
-        return F.dropout(emb, self.mask_ratio, training=True)
+        return inverted_dropout(emb, self.mask_ratio)
 
     def represent(self, view: torch.Tensor, projector: nn.Module) -> torch.Tensor:
         """projector(rows of the encoded view), the rows cut as the authors' ``.view(-1, F·D)`` of the

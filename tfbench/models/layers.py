@@ -118,6 +118,20 @@ def bit_keep_mask(shape: torch.Size, p: float) -> torch.Tensor:
     return (bits >= threshold).view(-1)[:n].view(shape)
 
 
+def inverted_dropout(x: torch.Tensor, p: float) -> torch.Tensor:
+    """x with each entry zeroed with probability p and the rest scaled by 1/(1 − p): the
+    distribution of ``F.dropout(x, p, training=True)``, with the mask drawn as uniform noise ≥ p
+    on the CPU (about twice as fast as its Bernoulli sampler; ``nn.Dropout``'s own on CUDA)."""
+    if p == 0:
+        return x
+    if x.is_cuda:
+        return nn.functional.dropout(x, p, True)
+    if x.dtype == torch.bfloat16:   # under bf16 autocast: a bf16 mask, so the activations stay bf16
+        return x * bit_keep_mask(x.shape, p).to(x.dtype).mul_(1.0 / (1.0 - p))
+    keep = torch.rand_like(x).ge_(p).mul_(1.0 / (1.0 - p))  # in place: 1/(1 − p) where kept, else 0
+    return x * keep
+
+
 class Dropout(nn.Module):
     """Inverted dropout, the same distribution as ``nn.Dropout``.
 
@@ -130,13 +144,7 @@ class Dropout(nn.Module):
         self.p = p
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0:
-            return x
-        if x.is_cuda:
-            return nn.functional.dropout(x, self.p, True)
-        if x.dtype == torch.bfloat16:   # under bf16 autocast: a bf16 mask, so the activations stay bf16
-            return x * bit_keep_mask(x.shape, self.p).to(x.dtype).mul_(1.0 / (1.0 - self.p))
-        return x * ((torch.rand_like(x) >= self.p) * (1.0 / (1.0 - self.p)))
+        return inverted_dropout(x, self.p) if self.training else x
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
