@@ -19,7 +19,9 @@ from __future__ import annotations
 import math
 import os
 import socket
+import sqlite3
 import subprocess
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -102,6 +104,23 @@ class RunIdentity:
     config: dict
 
 
+def _enter_wal(cur) -> None:
+    """Switch an SQLite file to WAL. The switch needs the file to itself, and SQLite answers
+    "database is locked" at once (no busy wait) when other connections are opening it at the
+    same moment, as several processes opening one old database do; so retry for a while."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+            return
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class ResultStore:
     """The runs of one results database. ``read_only=True`` (the commands that only read) opens
     an existing database without creating or changing anything (``tfbench/db/connect.py``)."""
@@ -118,7 +137,7 @@ class ResultStore:
                 cur = dbapi_conn.cursor()
                 cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
                 if not read_only:  # these write to the file
-                    cur.execute("PRAGMA journal_mode=WAL")
+                    _enter_wal(cur)
                     cur.execute("PRAGMA synchronous=NORMAL")
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
