@@ -23,14 +23,14 @@ def temp_path(target: Path) -> Path:
     return target.parent / f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
 
 
-def _pid_of(temp: Path) -> int | None:
+def writer_pid(temp: Path) -> int | None:
     try:
         return int(temp.name.rsplit(".tmp-", 1)[1].split("-")[0])
     except (IndexError, ValueError):
         return None
 
 
-def _running(pid: int) -> bool:
+def process_running(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -46,7 +46,7 @@ def remove_stale_temps(target: Path, pattern: str | None = None) -> list[Path]:
     removed by age only."""
     removed = []
     now = time.time()
-    candidates = [(p, _pid_of(p)) for p in target.parent.glob(f".{target.name}.tmp-*")]
+    candidates = [(p, writer_pid(p)) for p in target.parent.glob(f".{target.name}.tmp-*")]
     if pattern:
         candidates += [(p, None) for p in target.parent.glob(pattern)]
     for temp, pid in candidates:
@@ -56,14 +56,14 @@ def remove_stale_temps(target: Path, pattern: str | None = None) -> list[Path]:
             old = now - temp.stat().st_mtime > STALE_AFTER_S
         except OSError:
             continue
-        if old or (pid is not None and not _running(pid)):
+        if old or (pid is not None and not process_running(pid)):
             with contextlib.suppress(OSError):
                 temp.unlink()
                 removed.append(temp)
     return removed
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     try:  # make the rename durable; not possible on every platform
         fd = os.open(folder, os.O_RDONLY)
         try:
@@ -98,7 +98,7 @@ def atomic_file(target: str | Path, mode: str = "w", *, durable: bool = False) -
             raise OSError(e.errno, e.strerror or str(e), str(target)) from e
         raise
     if durable:
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
 
 
 def write_text(target: str | Path, text: str) -> Path:

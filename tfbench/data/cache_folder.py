@@ -16,12 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import shutil
 from pathlib import Path
 
 import numpy as np
 
+from tfbench.atomic import fsync_dir, process_running, temp_path, writer_pid
 from tfbench.data.cache_format import FORMAT_VERSION, CacheCorrupt, _assemble, file_sha256
 from tfbench.data.types import EncodedDataset
 
@@ -34,17 +34,6 @@ _verified: dict[str, tuple] = {}
 
 def _array_file(name: str) -> str:
     return name.replace("/", ".") + ".npy"
-
-
-def _fsync_dir(path: Path) -> None:
-    try:  # make a rename durable; not possible on every platform
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
 
 
 class NpyWriter:
@@ -116,7 +105,7 @@ class DirBuilder:
         self.final = final
         final.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_builds(final)
-        self.tmp = final.parent / f".{final.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+        self.tmp = temp_path(final)
         self.tmp.mkdir()
         self._writers: dict[str, NpyWriter] = {}
 
@@ -142,7 +131,7 @@ class DirBuilder:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp_meta, self.tmp / _META_FILE)
-        _fsync_dir(self.tmp)
+        fsync_dir(self.tmp)
         try:
             os.rename(self.tmp, self.final)
         except OSError:
@@ -152,7 +141,7 @@ class DirBuilder:
             shutil.rmtree(self.tmp, ignore_errors=True)
         else:  # hashed while written: no need to read it back in this process
             _verified[str(self.final)] = _signature(self.final, arrays)
-        _fsync_dir(self.final.parent)
+        fsync_dir(self.final.parent)
         return self.final
 
     def abort(self) -> None:
@@ -164,18 +153,9 @@ class DirBuilder:
 def _remove_stale_builds(final: Path) -> None:
     """Delete temporary folders of ``final`` left by builders that no longer run (killed)."""
     for tmp in final.parent.glob(f".{final.name}.tmp-*"):
-        try:
-            pid = int(tmp.name.rsplit(".tmp-", 1)[1].split("-")[0])
-        except (IndexError, ValueError):
-            continue
-        if pid == os.getpid():
-            continue
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        pid = writer_pid(tmp)
+        if pid is not None and pid != os.getpid() and not process_running(pid):
             shutil.rmtree(tmp, ignore_errors=True)
-        except OSError:
-            pass
 
 
 def _meta_checksum(body: dict) -> str:
