@@ -33,7 +33,7 @@ from tfbench.report.band_recordings import (
 from tfbench.report.band_tables import count_text, text_table, tidy_counts, write_band_tables
 from tfbench.report.figure_text import fit_suptitle
 from tfbench.report.plain_tables import TextTable
-from tfbench.report.special import Reporter, register
+from tfbench.report.special import Reporter, bool_setting, refuse_unknown_settings, register
 from tfbench.train.record import BAND_NAMES
 
 SHORT = {"misclassified": "mis", "poorly": "poorly", "well": "well"}
@@ -46,13 +46,8 @@ class EpochBandSettings:
 
 
 def parse_settings(raw: dict[str, Any]) -> EpochBandSettings:
-    known = set(EpochBandSettings.__dataclass_fields__)
-    for key in raw:
-        if key not in known:
-            raise ConfigError(f"'report_settings.{key}' is not a setting of this report ({', '.join(sorted(known))})")
-    log_counts = raw.get("log_counts", EpochBandSettings.log_counts)
-    if not isinstance(log_counts, bool):
-        raise ConfigError("'report_settings.log_counts' must be true or false")
+    refuse_unknown_settings(raw, EpochBandSettings)
+    log_counts = bool_setting(raw, "log_counts", EpochBandSettings.log_counts)
     return EpochBandSettings(splits=split_setting(raw, EpochBandSettings.splits, "splits"), log_counts=log_counts)
 
 

@@ -32,7 +32,7 @@ from tfbench.report.band_recordings import (
 from tfbench.report.band_tables import count_text, text_table, tidy_counts, write_band_tables
 from tfbench.report.figure_text import fit_suptitle
 from tfbench.report.plain_tables import TextTable
-from tfbench.report.special import Reporter, register
+from tfbench.report.special import Reporter, bool_setting, refuse_unknown_settings, register
 from tfbench.train.record import BAND_NAMES
 
 
@@ -44,17 +44,12 @@ class DistributionSettings:
 
 
 def parse_settings(raw: dict[str, Any]) -> DistributionSettings:
-    known = set(DistributionSettings.__dataclass_fields__)
-    for key in raw:
-        if key not in known:
-            raise ConfigError(f"'report_settings.{key}' is not a setting of this report ({', '.join(sorted(known))})")
+    refuse_unknown_settings(raw, DistributionSettings)
     epochs = raw.get("epochs")
     if epochs is not None and (not isinstance(epochs, list) or not epochs or any(
             not isinstance(e, int) or isinstance(e, bool) or e < 1 for e in epochs)):
         raise ConfigError("'report_settings.epochs' must be a non-empty list of epochs (1, 2, ...)")
-    log_counts = raw.get("log_counts", False)
-    if not isinstance(log_counts, bool):
-        raise ConfigError("'report_settings.log_counts' must be true or false")
+    log_counts = bool_setting(raw, "log_counts", False)
     return DistributionSettings(splits=split_setting(raw, DistributionSettings.splits, "splits"),
                                 epochs=tuple(sorted(set(epochs))) if epochs else None, log_counts=log_counts)
 

@@ -28,7 +28,7 @@ from tfbench.report.band_recordings import dataset_title, save_figure
 from tfbench.report.band_tables import text_table, write_band_tables
 from tfbench.report.plain_tables import TextTable
 from tfbench.report.run_records import study_runs
-from tfbench.report.special import Reporter, register
+from tfbench.report.special import Reporter, bool_setting, refuse_unknown_settings, register
 
 NORMS = ("grad_z_s", "grad_z_c")
 NORM_LABELS = {"grad_z_s": "‖∇z_s‖", "grad_z_c": "‖∇z_c‖"}
@@ -46,13 +46,8 @@ class GradDynamicsSettings:
 
 
 def parse_settings(raw: dict[str, Any]) -> GradDynamicsSettings:
-    known = set(GradDynamicsSettings.__dataclass_fields__)
-    for key in raw:
-        if key not in known:
-            raise ConfigError(f"'report_settings.{key}' is not a setting of this report ({', '.join(sorted(known))})")
-    log_norms = raw.get("log_norms", False)
-    if not isinstance(log_norms, bool):
-        raise ConfigError("'report_settings.log_norms' must be true or false")
+    refuse_unknown_settings(raw, GradDynamicsSettings)
+    log_norms = bool_setting(raw, "log_norms", False)
     return GradDynamicsSettings(log_norms=log_norms)
 
 

@@ -30,7 +30,7 @@ from tfbench.report.band_recordings import dataset_title
 from tfbench.report.band_tables import text_table, write_band_tables
 from tfbench.report.plain_tables import TextTable
 from tfbench.report.run_records import study_runs
-from tfbench.report.special import Reporter, register
+from tfbench.report.special import Reporter, refuse_unknown_settings, register
 
 PAPER_FIELDS = ("train_s", "train_ratio", "inference_ms", "inference_ratio")
 TRAIN, INFER = "train_first_epoch", "inference_valid"
@@ -45,10 +45,7 @@ class RunningTimeSettings:
 
 
 def parse_settings(raw: dict[str, Any], labels: list[str]) -> RunningTimeSettings:
-    known = set(RunningTimeSettings.__dataclass_fields__)
-    for key in raw:
-        if key not in known:
-            raise ConfigError(f"'report_settings.{key}' is not a setting of this report ({', '.join(sorted(known))})")
+    refuse_unknown_settings(raw, RunningTimeSettings)
     reference = raw.get("reference", labels[0] if labels else None)
     if reference not in labels:
         raise ConfigError(f"'report_settings.reference' must be a label of the grid ({', '.join(labels)}), "

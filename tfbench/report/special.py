@@ -32,6 +32,21 @@ if TYPE_CHECKING:  # the report layer must not import the study loader at import
 ReportOutput = tuple[str, list[Path], int]  # (text to print, files written, runs used)
 
 
+def refuse_unknown_settings(raw: dict, settings_class: type) -> None:
+    """A reporter's ``report_settings`` may hold only the fields of its settings dataclass."""
+    known = set(settings_class.__dataclass_fields__)
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"'report_settings.{key}' is not a setting of this report ({', '.join(sorted(known))})")
+
+
+def bool_setting(raw: dict, key: str, default: bool) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"'report_settings.{key}' must be true or false")
+    return value
+
+
 class RenderReport(Protocol):
     def __call__(self, study: Study, store: ResultStore, *, fmt: str, out_dir: Path,
                  datasets: list[str] | None, quick: bool, seeds: tuple[int, ...] | None) -> ReportOutput:
