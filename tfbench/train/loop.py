@@ -181,6 +181,20 @@ def evaluate(model: nn.Module, data: DeviceSplit | HostSplit, batch_size: int = 
 _net_squared_norm = net_squared_norm   # its first name, kept for importers
 
 
+def final_metrics(model: nn.Module, history: list[EpochRecord], best_epoch: int, valid, test,
+                  eval_batch_size: int) -> tuple[dict[str, float], dict[str, float], float | None]:
+    """A run's final (valid metrics, test metrics, test inference seconds) from ``model`` holding
+    its best weights: the best epoch's validation metrics (evaluated afresh if no epoch was best)."""
+    valid_metrics = history[best_epoch - 1].valid if best_epoch else evaluate(model, valid, eval_batch_size)
+    test_metrics: dict[str, float] = {}
+    inference_seconds = None
+    if test is not None and len(test):
+        t0 = time.perf_counter()
+        test_metrics = score(test, finite_logits(predict_logits(model, test, eval_batch_size), "test", None))
+        inference_seconds = time.perf_counter() - t0
+    return valid_metrics, test_metrics, inference_seconds
+
+
 def fit(
     model: nn.Module,
     dataset: EncodedDataset,
@@ -302,13 +316,8 @@ def _fit(model, train, valid, test, objective, settings, device, on_batch, on_ep
     stream.close()
     if best_state is not None:
         model.load_state_dict(best_state)
-    valid_metrics = history[best_epoch - 1].valid if best_epoch else evaluate(model, valid, settings.eval_batch_size)
-    test_metrics: dict[str, float] = {}
-    inference_seconds = None
-    if test is not None and len(test):
-        t0 = time.perf_counter()
-        test_metrics = score(test, finite_logits(predict_logits(model, test, settings.eval_batch_size), "test", None))
-        inference_seconds = time.perf_counter() - t0
+    valid_metrics, test_metrics, inference_seconds = final_metrics(model, history, best_epoch, valid, test,
+                                                                   settings.eval_batch_size)
     if settings.time_inference_passes:
         timings += time_inference(lambda: predict_logits(model, valid, settings.eval_batch_size), len(valid),
                                   settings.time_inference_passes, device)

@@ -39,10 +39,9 @@ from tfbench.train.loop import (
     EpochRecord,
     TrainResult,
     check_monitor_defined,
-    evaluate,
+    final_metrics,
     finite_logits,
     monitor_value,
-    predict_logits,
     score,
     seed_everything,
 )
@@ -240,13 +239,8 @@ def _predict(stack: StackedMembers, data: DeviceSplit, batch_size: int) -> torch
 
 def _finish(model: nn.Module, m: _Member, valid, test, s: TrainSettings) -> TrainResult:
     """The member's final metrics from its own model with its best weights, as fit computes them."""
-    valid_metrics = m.history[m.best_epoch - 1].valid if m.best_epoch else evaluate(model, valid, s.eval_batch_size)
-    test_metrics: dict[str, float] = {}
-    inference_seconds = None
-    if test is not None and len(test):
-        t0 = time.perf_counter()
-        test_metrics = score(test, finite_logits(predict_logits(model, test, s.eval_batch_size), "test", None))
-        inference_seconds = time.perf_counter() - t0
+    valid_metrics, test_metrics, inference_seconds = final_metrics(model, m.history, m.best_epoch, valid, test,
+                                                                   s.eval_batch_size)
     return TrainResult(
         history=m.history, best_epoch=m.best_epoch, valid=valid_metrics, test=test_metrics,
         train_seconds=m.train_seconds, inference_seconds=inference_seconds,
